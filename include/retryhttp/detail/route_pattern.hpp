@@ -1,0 +1,125 @@
+#ifndef RETRYHTTP_DETAIL_ROUTE_PATTERN_HPP
+#define RETRYHTTP_DETAIL_ROUTE_PATTERN_HPP
+
+// Path patterns such as "/v1/vms/{name}/start": literal segments and whole-segment placeholders. Matching is
+// conservative, because a match can make a request "safe to re-send": a placeholder matches exactly one
+// non-empty segment that does not decode to ".", ".." or anything holding '/', and literal segments are
+// compared after percent-decoding, so "/v1/v%6Ds" is "/v1/vms". Matching never allocates.
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace retryhttp::detail {
+
+/// The path of a request target: origin-form as is, absolute-form without scheme and authority, and in both
+/// cases without query and fragment.
+constexpr std::string_view target_path(std::string_view target) noexcept {
+  if (const auto scheme_end = target.find("://");
+      scheme_end != std::string_view::npos && target.front() != '/') {
+    const auto path_start = target.find('/', scheme_end + 3);
+    target = path_start == std::string_view::npos ? std::string_view("/") : target.substr(path_start);
+  }
+  if (const auto end = target.find_first_of("?#"); end != std::string_view::npos)
+    target = target.substr(0, end);
+  return target;
+}
+
+constexpr int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/// Calls `sink(char)` for each decoded character of a percent-encoded segment; a malformed escape is kept as
+/// is.
+template <class Sink>
+constexpr void decode_segment(std::string_view segment, Sink&& sink) {
+  for (std::size_t i = 0; i < segment.size(); ++i) {
+    if (segment[i] == '%' && i + 2 < segment.size()) {
+      const int high = hex_value(segment[i + 1]);
+      const int low = hex_value(segment[i + 2]);
+      if (high >= 0 && low >= 0) {
+        sink(static_cast<char>(high * 16 + low));
+        i += 2;
+        continue;
+      }
+    }
+    sink(segment[i]);
+  }
+}
+
+constexpr bool decoded_equals(std::string_view encoded, std::string_view literal) noexcept {
+  std::size_t position = 0;
+  bool equal = true;
+  decode_segment(encoded, [&](char c) {
+    equal = equal && position < literal.size() && literal[position] == c;
+    ++position;
+  });
+  return equal && position == literal.size();
+}
+
+/// A segment a placeholder may stand for: non-empty, not a dot segment, no '/' once decoded.
+constexpr bool is_plain_name(std::string_view encoded) noexcept {
+  if (encoded.empty() || decoded_equals(encoded, ".") || decoded_equals(encoded, "..")) return false;
+  bool has_slash = false;
+  decode_segment(encoded, [&](char c) { has_slash = has_slash || c == '/'; });
+  return !has_slash;
+}
+
+class route_pattern {
+ public:
+  /// Throws std::invalid_argument unless the pattern starts with '/' and each '{...}' is a whole segment.
+  explicit route_pattern(std::string_view pattern) : text_(pattern) {
+    if (pattern.empty() || pattern.front() != '/')
+      throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
+    std::string_view rest = pattern.substr(1);
+    for (;;) {
+      const auto slash = rest.find('/');
+      const std::string_view segment = rest.substr(0, slash);
+      const bool placeholder = segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
+      if (!placeholder && segment.find_first_of("{}") != std::string_view::npos)
+        throw std::invalid_argument("a placeholder must be a whole segment, like /{name}/: "
+                                    + std::string(pattern));
+      segments_.push_back({placeholder, std::string(placeholder ? std::string_view() : segment)});
+      if (slash == std::string_view::npos) break;
+      rest = rest.substr(slash + 1);
+    }
+  }
+
+  /// Whether the target's path (query and fragment ignored) has exactly this pattern's segments.
+  bool matches(std::string_view target) const noexcept {
+    const std::string_view path = target_path(target);
+    if (path.empty() || path.front() != '/') return false;
+    std::string_view rest = path.substr(1);
+    for (std::size_t i = 0; i < segments_.size(); ++i) {
+      const auto slash = rest.find('/');
+      const bool last_in_target = slash == std::string_view::npos;
+      const bool last_in_pattern = i + 1 == segments_.size();
+      if (last_in_target != last_in_pattern) return false;
+      const std::string_view segment = rest.substr(0, slash);
+      const auto& expected = segments_[i];
+      if (expected.placeholder ? !is_plain_name(segment) : !decoded_equals(segment, expected.literal))
+        return false;
+      if (!last_in_target) rest = rest.substr(slash + 1);
+    }
+    return true;
+  }
+
+  const std::string& text() const noexcept { return text_; }
+
+ private:
+  struct segment_rule {
+    bool placeholder;
+    std::string literal;
+  };
+  std::string text_;
+  std::vector<segment_rule> segments_;
+};
+
+}  // namespace retryhttp::detail
+
+#endif  // RETRYHTTP_DETAIL_ROUTE_PATTERN_HPP

@@ -1,0 +1,151 @@
+#ifndef RETRYHTTP_TESTING_FAKE_CLOCK_HPP
+#define RETRYHTTP_TESTING_FAKE_CLOCK_HPP
+
+// Virtual time for tests. Nothing here reads the wall clock or blocks: a wait moves virtual time forward at
+// once, running the events scheduled on the way (such as a stop request), and is recorded so a test can
+// assert every delay exactly. Copies share one timeline, so a test, a fake_transport and a client can each
+// hold one.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <stop_token>
+#include <utility>
+#include <vector>
+
+namespace retryhttp::testing {
+
+class fake_clock {
+ public:
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<fake_clock, duration>;
+  static constexpr bool is_steady = true;
+
+  /// One sleep_until() call, as the client made it.
+  struct recorded_wait {
+    time_point from;   ///< when the wait began
+    time_point until;  ///< when it was asked to end
+    time_point woke;   ///< when it ended: `until`, or the instant of the stop that interrupted it
+    bool interrupted;  ///< ended by a stop request
+
+    duration requested() const noexcept { return until - from; }
+    duration waited() const noexcept { return woke - from; }
+  };
+
+  /// A new timeline, starting at `start`.
+  explicit fake_clock(time_point start = time_point{}) : state_(std::make_shared<state>(start)) {}
+
+  time_point now() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->now;
+  }
+
+  /// The Clock requirement: passes virtual time up to `until`, running due events in time order. Returns
+  /// false at the instant a stop is requested on `stop` (by an event or before the call), true once `until`
+  /// is reached. Waiting until time_point::max() with nothing that stops it is a test bug and throws
+  /// std::logic_error.
+  bool sleep_until(time_point until, std::stop_token stop = {}) { return pass_time(until, stop, true); }
+
+  /// Like sleep_until, but not recorded as a wait: time spent inside an attempt (fake_transport latency).
+  bool elapse_until(time_point until, std::stop_token stop = {}) { return pass_time(until, stop, false); }
+
+  /// Moves time forward by `step`, running due events; nothing can interrupt it.
+  void advance(duration step) { pass_time(now() + step, {}, false); }
+
+  /// Runs `event` when virtual time reaches `when` (at once on the next pass if `when` is already past).
+  /// Events at the same instant run in the order they were scheduled.
+  void at(time_point when, std::function<void()> event) {
+    std::lock_guard lock(state_->mutex);
+    state_->events.push_back({when, state_->next_sequence++, std::move(event)});
+  }
+  void after(duration delay, std::function<void()> event) { at(now() + delay, std::move(event)); }
+
+  /// Requests a stop on `source` at the virtual instant `when`: "canceled mid-wait", exactly.
+  void request_stop_at(time_point when, std::stop_source source) {
+    at(when, [source]() mutable { source.request_stop(); });
+  }
+
+  std::vector<recorded_wait> waits() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->waits;
+  }
+  /// The requested length of each recorded wait, in order: the delays the client chose.
+  std::vector<duration> requested_delays() const {
+    std::vector<duration> delays;
+    for (const auto& wait : waits()) delays.push_back(wait.requested());
+    return delays;
+  }
+  void clear_waits() {
+    std::lock_guard lock(state_->mutex);
+    state_->waits.clear();
+  }
+
+  /// The time since the clock's start.
+  duration elapsed() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->now - state_->start;
+  }
+
+ private:
+  struct scheduled_event {
+    time_point when;
+    std::uint64_t sequence;
+    std::function<void()> run;
+  };
+  struct state {
+    explicit state(time_point start_time) : start(start_time), now(start_time) {}
+    std::mutex mutex;
+    time_point start;
+    time_point now;
+    std::uint64_t next_sequence = 0;
+    std::vector<scheduled_event> events;
+    std::vector<recorded_wait> waits;
+  };
+
+  bool pass_time(time_point until, const std::stop_token& stop, bool record) {
+    const time_point from = now();
+    if (stop.stop_requested()) return finish(from, until, from, true, record);
+    for (;;) {
+      std::function<void()> event;
+      {
+        std::lock_guard lock(state_->mutex);
+        auto due = std::min_element(state_->events.begin(), state_->events.end(),
+                                    [](const scheduled_event& a, const scheduled_event& b) {
+                                      return a.when != b.when ? a.when < b.when : a.sequence < b.sequence;
+                                    });
+        if (due == state_->events.end() || due->when > until) break;
+        state_->now = std::max(state_->now, due->when);
+        event = std::move(due->run);
+        state_->events.erase(due);
+      }
+      event();  // outside the lock: an event may schedule more events or read the time
+      if (stop.stop_requested()) return finish(from, until, now(), true, record);
+    }
+    if (until == time_point::max())
+      throw std::logic_error("fake_clock: waiting forever with no scheduled event that stops the wait");
+    std::lock_guard lock(state_->mutex);
+    state_->now = std::max(state_->now, until);
+    if (record) state_->waits.push_back({from, until, state_->now, false});
+    return true;
+  }
+
+  bool finish(time_point from, time_point until, time_point woke, bool interrupted, bool record) {
+    if (record) {
+      std::lock_guard lock(state_->mutex);
+      state_->waits.push_back({from, until, woke, interrupted});
+    }
+    return !interrupted;
+  }
+
+  std::shared_ptr<state> state_;
+};
+
+}  // namespace retryhttp::testing
+
+#endif  // RETRYHTTP_TESTING_FAKE_CLOCK_HPP

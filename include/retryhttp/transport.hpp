@@ -1,0 +1,115 @@
+#ifndef RETRYHTTP_TRANSPORT_HPP
+#define RETRYHTTP_TRANSPORT_HPP
+
+// The Transport concept: one attempt at one request, and the outcome type it returns. A failed attempt says
+// whether the request may have reached the server, which is what makes the non-idempotent rule exact.
+// Needs only Beast's message headers, never its I/O.
+
+#include <retryhttp/decision.hpp>
+
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <concepts>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace retryhttp {
+
+/// How much of a failed attempt may have reached the server.
+enum class failure_kind : unsigned char {
+  /// Provably nothing was written: name resolution failed, the connection was refused, connecting timed out.
+  not_sent,
+  /// Some or all of the request may have been written, but no complete response came back: reset, EOF, read
+  /// timeout, a reply that is not HTTP. The server may have applied the request.
+  ambiguous,
+};
+
+constexpr const char* to_string(failure_kind kind) noexcept {
+  return kind == failure_kind::not_sent ? "not sent" : "ambiguous";
+}
+
+/// A failed attempt: its kind, the error that caused it, and optional detail for the message.
+struct transport_failure {
+  failure_kind kind = failure_kind::ambiguous;
+  boost::system::error_code code;
+  std::string detail;  // e.g. "the reply is not HTTP"; empty when code says it all
+
+  /// "connection refused", or "bad version (the reply is not HTTP)".
+  std::string message() const {
+    std::string text = code ? code.message() : std::string("failed");
+    if (!detail.empty()) text += " (" + detail + ")";
+    return text;
+  }
+};
+
+/// What the client hands a Transport with each attempt.
+struct attempt_context {
+  /// Stops the attempt in flight at once. A Transport that cannot interrupt I/O must at least not start it.
+  std::stop_token stop;
+  /// The time this attempt may take, or none. A duration, not a time point, because the Transport keeps real
+  /// time while the client's Clock may be virtual: the fake transport spends it on the fake clock.
+  std::optional<std::chrono::nanoseconds> timeout;
+  /// 1 for the first attempt of a call, 2 for the first retry, ...
+  unsigned attempt = 1;
+};
+
+/// The result of one attempt: a response (any status) or a transport_failure.
+template <class Response>
+class attempt_outcome {
+ public:
+  using response_type = Response;
+
+  attempt_outcome(Response response) : value_(std::in_place_index<0>, std::move(response)) {}
+  attempt_outcome(transport_failure failure) : value_(std::in_place_index<1>, std::move(failure)) {}
+
+  bool has_response() const noexcept { return value_.index() == 0; }
+  Response& response() & { return std::get<0>(value_); }
+  const Response& response() const& { return std::get<0>(value_); }
+  Response&& response() && { return std::get<0>(std::move(value_)); }
+  const transport_failure& failure() const { return std::get<1>(value_); }
+  transport_failure& failure() { return std::get<1>(value_); }
+
+  /// The part of the outcome the retry decision looks at.
+  observed_outcome observe() const noexcept {
+    if (has_response()) return observed_outcome::response(response().result_int());
+    return std::get<1>(value_).kind == failure_kind::not_sent ? observed_outcome::not_sent()
+                                                              : observed_outcome::ambiguous();
+  }
+
+ private:
+  std::variant<Response, transport_failure> value_;
+};
+
+namespace detail {
+template <class T>
+inline constexpr bool is_beast_request = false;
+template <class Body, class Fields>
+inline constexpr bool is_beast_request<boost::beast::http::request<Body, Fields>> = true;
+template <class T>
+inline constexpr bool is_beast_response = false;
+template <class Body, class Fields>
+inline constexpr bool is_beast_response<boost::beast::http::response<Body, Fields>> = true;
+}  // namespace detail
+
+/// Performs one attempt. See docs/concepts/Transport.md for the requirements table.
+template <class T>
+concept Transport = requires {
+  typename T::request_type;
+  typename T::response_type;
+}
+&&detail::is_beast_request<typename T::request_type>&&
+    detail::is_beast_response<typename T::response_type>&& requires(T& transport,
+                                                                    const typename T::request_type& request,
+                                                                    const attempt_context& context) {
+  { transport.attempt(request, context) } -> std::same_as<attempt_outcome<typename T::response_type>>;
+};
+
+}  // namespace retryhttp
+
+#endif  // RETRYHTTP_TRANSPORT_HPP

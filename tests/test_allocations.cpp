@@ -1,0 +1,71 @@
+// The success path allocates nothing beyond what the transport allocates. Global operator new is replaced in
+// this program (support/counting_new.cpp) to count allocations; the baseline is the transport's own
+// attempt(), measured in the same run.
+
+#include <retryhttp/client.hpp>
+
+#include <retryhttp/testing/fake_clock.hpp>
+#include <retryhttp/testing/fake_transport.hpp>
+#include <vmm/orchestrator_idempotency.hpp>
+
+#include <catch2/catch.hpp>
+
+#include "support/counting_new.hpp"
+
+#include <cstddef>
+
+namespace t = retryhttp::testing;
+namespace http = boost::beast::http;
+
+namespace {
+template <class F>
+std::size_t allocations_of(F&& work) {
+  const std::size_t before = retryhttp_test::allocations_so_far();
+  work();
+  return retryhttp_test::allocations_so_far() - before;
+}
+}  // namespace
+
+TEST_CASE("a successful send allocates exactly what the transport allocates", "[client][allocations]") {
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  transport.record_requests(false).otherwise(
+      t::respond(200, std::string(64, 'x')).header("Content-Type", "a/b"));
+  const t::fake_transport::request_type request{http::verb::get, "/v1/vms/web-1", 11};
+
+  SECTION("with the method policy") {
+    retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock> client{
+        {}, transport, retryhttp::exponential_backoff{1}, clock};
+    const std::size_t transport_alone = allocations_of([&] { (void)transport.attempt(request, {}); });
+    const std::size_t whole_send = allocations_of([&] { (void)client.send(request); });
+    CHECK(transport_alone > 0);  // the response's fields and body: the baseline is real
+    CHECK(whole_send == transport_alone);
+  }
+  SECTION("with the route policy of the orchestrator and every backoff") {
+    retryhttp::basic_client<t::fake_transport, retryhttp::decorrelated_jitter_backoff, t::fake_clock,
+                            vmm::orchestrator_idempotency>
+        client{{}, transport, retryhttp::decorrelated_jitter_backoff{1}, clock};
+    const t::fake_transport::request_type start{http::verb::post, "/v1/vms/web-1/start", 11};
+    const std::size_t transport_alone = allocations_of([&] { (void)transport.attempt(start, {}); });
+    const std::size_t whole_send = allocations_of([&] { (void)client.send(start); });
+    CHECK(whole_send == transport_alone);
+  }
+}
+
+TEST_CASE("a retry adds no allocation beyond the transport's, on the fake clock", "[client][allocations]") {
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  transport.record_requests(false).script({t::respond(503), t::respond(200)}).repeat_script();
+  retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock> client{
+      {}, transport, retryhttp::exponential_backoff{1}, clock};
+  const t::fake_transport::request_type request{http::verb::get, "/", 11};
+  (void)client.send(request);  // warm up: the clock's record of waits has grown once
+  clock.clear_waits();
+  const std::size_t transport_alone = allocations_of([&] {
+    (void)transport.attempt(request, {});
+    (void)transport.attempt(request, {});
+  });
+  const std::size_t whole_send = allocations_of([&] { (void)client.send(request); });
+  // The fake clock records the wait (one vector growth); the loop itself adds nothing.
+  CHECK(whole_send <= transport_alone + 1);
+}

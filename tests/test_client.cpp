@@ -1,0 +1,397 @@
+#include <retryhttp/client.hpp>
+
+#include <retryhttp/testing/fake_clock.hpp>
+#include <retryhttp/testing/fake_transport.hpp>
+#include <vmm/orchestrator_idempotency.hpp>
+
+#include <boost/system/errc.hpp>
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+// The ticket's acceptance criteria, on the fake transport and the fake clock: every attempt and every delay
+// is deterministic and asserted exactly, and nothing waits on the wall clock.
+
+using namespace std::chrono_literals;
+namespace http = boost::beast::http;
+namespace t = retryhttp::testing;
+using retryhttp::error;
+using retryhttp::retry_config;
+using std::chrono::nanoseconds;
+
+namespace {
+
+template <class Backoff = retryhttp::exponential_backoff>
+using fake_client =
+    retryhttp::basic_client<t::fake_transport, Backoff, t::fake_clock, vmm::orchestrator_idempotency>;
+
+/// A client, its transport and its clock, sharing one virtual timeline.
+template <class Backoff = retryhttp::exponential_backoff>
+struct fixture {
+  explicit fixture(retry_config config = {}, Backoff backoff = Backoff{42})
+      : client(config, t::fake_transport{clock}, backoff, clock) {}
+  t::fake_clock clock;
+  fake_client<Backoff> client;
+  t::fake_transport& transport() { return client.transport(); }
+};
+
+t::fake_transport::request_type request(http::verb method, const char* target) {
+  return {method, target, 11};
+}
+const auto list_vms = request(http::verb::get, "/v1/vms");
+const auto create_vm = [] {
+  auto create = request(http::verb::post, "/v1/vms");
+  create.body() = R"({"name":"web-1","cpus":2,"memory_mib":2048,"image":"debian-12"})";
+  create.prepare_payload();
+  return create;
+}();
+
+}  // namespace
+
+TEST_CASE("transient failures are retried with the exact delays of a fixed seed", "[client][backoff]") {
+  fixture f;
+  f.transport().script(
+      {t::respond(503), t::reset_connection(), t::refuse_connection(), t::respond(200, "ok")});
+  const auto result = f.client.send(list_vms);
+  REQUIRE(result.ok());
+  CHECK(result.response().body() == "ok");
+  CHECK(result.attempts() == 4);
+  CHECK(f.transport().attempt_count() == 4);
+  // Seed 42's first call: d + uniform[0, d/2) with d = 500 ms, 1 s, 2 s.
+  CHECK(f.clock.requested_delays()
+        == std::vector<nanoseconds>{585'822'980ns, 1'477'873'363ns, 2'486'349'536ns});
+  CHECK(f.clock.elapsed() == 585'822'980ns + 1'477'873'363ns + 2'486'349'536ns);
+  // Each attempt was numbered and started after the previous wait.
+  const auto attempts = f.transport().attempts();
+  for (unsigned i = 0; i < attempts.size(); ++i) CHECK(attempts[i].attempt == i + 1);
+  CHECK(attempts[1].started.time_since_epoch() == 585'822'980ns);
+}
+
+TEST_CASE("every delay lies in [d, 1.5 d) over 1,000 seeds, and the jitter is spread", "[client][backoff]") {
+  retry_config config;
+  config.max_retries = 6;  // d = 0.5, 1, 2, 4, 8, 10 (capped) seconds
+  const std::vector<nanoseconds> d{500ms, 1s, 2s, 4s, 8s, 10s};
+  std::vector<nanoseconds> lowest(d.size(), 1h);
+  std::vector<nanoseconds> highest(d.size(), 0ns);
+  for (std::uint64_t seed = 0; seed < 1000; ++seed) {
+    fixture f{config, retryhttp::exponential_backoff{seed}};
+    f.transport().otherwise(t::respond(503));
+    const auto result = f.client.send(list_vms);
+    REQUIRE(result.error() == error::retries_exhausted);
+    const auto delays = f.clock.requested_delays();
+    REQUIRE(delays.size() == d.size());
+    for (std::size_t n = 0; n < d.size(); ++n) {
+      CAPTURE(seed, n, delays[n].count());
+      REQUIRE(delays[n] >= d[n]);
+      REQUIRE(delays[n] < d[n] + d[n] / 2);
+      lowest[n] = std::min(lowest[n], delays[n] - d[n]);
+      highest[n] = std::max(highest[n], delays[n] - d[n]);
+    }
+  }
+  // Jitter, not a constant: over 1,000 seeds it reaches both ends of [0, d/2).
+  for (std::size_t n = 0; n < d.size(); ++n) {
+    CAPTURE(n);
+    CHECK(lowest[n] < d[n] / 20);
+    CHECK(highest[n] > d[n] / 2 - d[n] / 20);
+  }
+}
+
+TEST_CASE("4xx and 500 are not retried: exactly one attempt, the response is the result", "[client]") {
+  const unsigned status = GENERATE(400U, 401U, 403U, 404U, 409U, 422U, 429U, 500U, 501U);
+  const auto method = GENERATE(http::verb::get, http::verb::delete_, http::verb::post);
+  CAPTURE(status, http::to_string(method));
+  fixture f;
+  f.transport().script({t::respond(status, "nope"), t::respond(200)});
+  const auto result =
+      f.client.send(request(method, method == http::verb::post ? "/v1/vms/a/start" : "/v1/vms/a"));
+  CHECK(result.ok());
+  REQUIRE(result.has_response());
+  CHECK(result.response().result_int() == status);
+  CHECK(result.attempts() == 1);
+  CHECK(f.transport().attempt_count() == 1);
+  CHECK(f.clock.waits().empty());
+}
+
+TEST_CASE("VM create is sent exactly once after an ambiguous failure", "[client][vmm]") {
+  fixture f;
+  SECTION("connection reset after the request was written") {
+    f.transport().script({t::reset_connection(), t::respond(201)});
+  }
+  SECTION("read timeout: the server accepted and never answered") {
+    retry_config config;
+    config.attempt_timeout = 2s;
+    f.client = fake_client<>(config, t::fake_transport{f.clock}, retryhttp::exponential_backoff{42}, f.clock);
+    f.transport().script({t::hang(), t::respond(201)});
+  }
+  SECTION("a 503 from a proxy that may have forwarded it") {
+    f.transport().script({t::respond(503), t::respond(201)});
+  }
+  const auto result = f.client.send(create_vm);
+  CHECK(result.error() == error::may_have_been_applied);
+  CHECK(result.attempts() == 1);
+  REQUIRE(f.transport().attempt_count() == 1);
+  CHECK(f.transport().requests()[0].method() == http::verb::post);
+  CHECK(f.transport().requests()[0].body() == create_vm.body());
+  CHECK(f.clock.waits().empty());
+  CHECK(result.message().rfind("POST /v1/vms may have been applied and was not retried", 0) == 0);
+}
+
+TEST_CASE("VM create that provably sent nothing is not retried by default, and is when configured",
+          "[client][vmm]") {
+  SECTION("default: fail after the first network error with a clear message") {
+    fixture f;
+    f.transport().script({t::refuse_connection(), t::respond(201)});
+    const auto result = f.client.send(create_vm);
+    CHECK(result.error() == error::not_retryable);
+    CHECK(f.transport().attempt_count() == 1);
+    CHECK(result.message().find("nothing was applied") != std::string::npos);
+  }
+  SECTION("retry_unsafe_when_not_sent: refused connections are retried, then the VM is created once") {
+    retry_config config;
+    config.retry_unsafe_when_not_sent = true;
+    fixture f{config};
+    f.transport().script({t::refuse_connection(), t::refuse_connection(), t::respond(201)});
+    const auto result = f.client.send(create_vm);
+    REQUIRE(result.ok());
+    CHECK(result.response().result_int() == 201);
+    CHECK(f.transport().attempt_count() == 3);
+  }
+  SECTION("retry_unsafe_when_not_sent never covers an ambiguous failure") {
+    retry_config config;
+    config.retry_unsafe_when_not_sent = true;
+    fixture f{config};
+    f.transport().script({t::refuse_connection(), t::reset_connection(), t::respond(201)});
+    const auto result = f.client.send(create_vm);
+    CHECK(result.error() == error::may_have_been_applied);
+    CHECK(f.transport().attempt_count() == 2);
+  }
+}
+
+TEST_CASE("start and stop are retried after ambiguous failures and 503s", "[client][vmm]") {
+  const char* target = GENERATE("/v1/vms/web-1/start", "/v1/vms/web-1/stop");
+  CAPTURE(target);
+  fixture f;
+  f.transport().script({t::reset_connection(), t::respond(503), t::respond(200, R"({"state":"running"})")});
+  const auto result = f.client.send(request(http::verb::post, target));
+  REQUIRE(result.ok());
+  CHECK(result.attempts() == 3);
+  const auto sent = f.transport().requests();
+  REQUIRE(sent.size() == 3);
+  for (const auto& each : sent) CHECK(each.target() == target);
+  CHECK(f.clock.waits().size() == 2);
+}
+
+TEST_CASE("GET and DELETE are retried; other POSTs are not", "[client][vmm]") {
+  SECTION("DELETE") {
+    fixture f;
+    f.transport().script({t::reset_connection(), t::respond(204)});
+    CHECK(f.client.send(request(http::verb::delete_, "/v1/vms/web-1")).ok());
+    CHECK(f.transport().attempt_count() == 2);
+  }
+  SECTION("POST to an unknown action") {
+    fixture f;
+    f.transport().script({t::reset_connection(), t::respond(200)});
+    CHECK(f.client.send(request(http::verb::post, "/v1/vms/web-1/resize")).error()
+          == error::may_have_been_applied);
+    CHECK(f.transport().attempt_count() == 1);
+  }
+}
+
+TEST_CASE("retries exhausted: the error, the attempt count and the last status, in the ticket's words",
+          "[client]") {
+  fixture f;
+  f.transport().otherwise(t::respond(503));
+  const auto result = f.client.send(list_vms);
+  CHECK(result.error() == error::retries_exhausted);
+  CHECK(result.attempts() == 4);
+  CHECK(result.retries() == 3);
+  REQUIRE(result.has_response());
+  CHECK(result.response().result_int() == 503);
+  CHECK(result.message() == "request failed after 3 retries: 503 Service Unavailable");
+  CHECK(f.transport().attempt_count() == 4);
+  CHECK(f.clock.waits().size() == 3);
+}
+
+TEST_CASE("retries exhausted on a transport error keeps that error", "[client]") {
+  fixture f;
+  f.transport().otherwise(t::refuse_connection());
+  const auto result = f.client.send(list_vms);
+  CHECK(result.error() == error::retries_exhausted);
+  REQUIRE(result.failure() != nullptr);
+  CHECK(result.failure()->code == boost::system::errc::connection_refused);
+  CHECK(result.message()
+        == "request failed after 3 retries: "
+               + make_error_code(boost::system::errc::connection_refused).message());
+}
+
+TEST_CASE("a stop requested before the call makes no attempt", "[client][cancel]") {
+  fixture f;
+  f.transport().otherwise(t::respond(200));
+  std::stop_source source;
+  source.request_stop();
+  const auto result = f.client.send(list_vms, source.get_token());
+  CHECK(result.error() == error::canceled);
+  CHECK(result.attempts() == 0);
+  CHECK(f.transport().attempt_count() == 0);
+  CHECK(f.clock.elapsed() == 0ns);
+}
+
+TEST_CASE("a stop mid-wait ends the call at that virtual instant, with no further attempt",
+          "[client][cancel]") {
+  fixture f;
+  f.transport().otherwise(t::respond(503));
+  std::stop_source source;
+  // The first delay (seed 42) is 585.8 ms: stop 200 ms into it.
+  f.clock.request_stop_at(t::fake_clock::time_point{200ms}, source);
+  const auto result = f.client.send(list_vms, source.get_token());
+  CHECK(result.error() == error::canceled);
+  CHECK(result.attempts() == 1);
+  CHECK(f.transport().attempt_count() == 1);
+  CHECK(f.clock.now().time_since_epoch() == 200ms);  // not a nanosecond further
+  const auto waits = f.clock.waits();
+  REQUIRE(waits.size() == 1);
+  CHECK(waits[0].interrupted);
+  CHECK(waits[0].requested() == 585'822'980ns);
+  REQUIRE(result.has_response());
+  CHECK(result.response().result_int() == 503);
+  CHECK(result.message()
+        == "request canceled after 1 attempt; the last one ended with 503 Service Unavailable");
+}
+
+TEST_CASE("a stop during the second wait is exact too", "[client][cancel]") {
+  fixture f;
+  f.transport().otherwise(t::reset_connection());
+  std::stop_source source;
+  const auto stop_at = t::fake_clock::time_point{585'822'980ns + 1s};  // 1 s into the second wait of 1.48 s
+  f.clock.request_stop_at(stop_at, source);
+  const auto result = f.client.send(list_vms, source.get_token());
+  CHECK(result.error() == error::canceled);
+  CHECK(f.transport().attempt_count() == 2);
+  CHECK(f.clock.now() == stop_at);
+}
+
+TEST_CASE("a stop during an attempt ends the call without another attempt", "[client][cancel]") {
+  fixture f;
+  f.transport().script({t::hang(), t::respond(200)});
+  std::stop_source source;
+  f.clock.request_stop_at(t::fake_clock::time_point{3s}, source);
+  const auto result = f.client.send(list_vms, source.get_token());
+  CHECK(result.error() == error::canceled);
+  CHECK(f.transport().attempt_count() == 1);
+  CHECK(f.clock.now().time_since_epoch() == 3s);
+  CHECK(f.clock.waits().empty());
+  REQUIRE(result.failure() != nullptr);
+  CHECK(result.failure()->code == boost::system::errc::operation_canceled);
+}
+
+TEST_CASE("the attempt timeout reaches the transport; a hung GET times out and is retried", "[client]") {
+  retry_config config;
+  config.attempt_timeout = 1500ms;
+  fixture f{config};
+  f.transport().script({t::hang(), t::respond(200)});
+  const auto result = f.client.send(list_vms);
+  REQUIRE(result.ok());
+  CHECK(result.attempts() == 2);
+  const auto attempts = f.transport().attempts();
+  CHECK(attempts[0].timeout == nanoseconds(1500ms));
+  CHECK(attempts[0].result == retryhttp::observed_outcome::ambiguous());
+  CHECK(f.clock.elapsed() == 1500ms + 585'822'980ns);
+}
+
+TEST_CASE("the config changes behaviour: max_retries 0 and 5", "[client][config]") {
+  const unsigned max_retries = GENERATE(0U, 1U, 5U);
+  CAPTURE(max_retries);
+  retry_config config;
+  config.max_retries = max_retries;
+  fixture f{config};
+  f.transport().otherwise(t::respond(502));
+  const auto result = f.client.send(list_vms);
+  CHECK(result.error() == error::retries_exhausted);
+  CHECK(result.attempts() == max_retries + 1);
+  CHECK(f.transport().attempt_count() == max_retries + 1);
+  CHECK(f.clock.waits().size() == max_retries);
+}
+
+TEST_CASE("the config changes behaviour: other base and max delays", "[client][config]") {
+  retry_config config;
+  config.max_retries = 5;
+  config.base_delay = 100ms;
+  config.max_delay = 1s;
+  SECTION("without jitter the delays are exact") {
+    fixture<retryhttp::no_jitter_backoff> f{config, {}};
+    f.transport().otherwise(t::respond(504));
+    (void)f.client.send(list_vms);
+    CHECK(f.clock.requested_delays() == std::vector<nanoseconds>{100ms, 200ms, 400ms, 800ms, 1s});
+  }
+  SECTION("with the ticket's jitter they stay in [d, 1.5 d)") {
+    const std::vector<nanoseconds> d{100ms, 200ms, 400ms, 800ms, 1s};
+    for (std::uint64_t seed = 0; seed < 200; ++seed) {
+      fixture f{config, retryhttp::exponential_backoff{seed}};
+      f.transport().otherwise(t::respond(504));
+      (void)f.client.send(list_vms);
+      const auto delays = f.clock.requested_delays();
+      REQUIRE(delays.size() == 5);
+      for (std::size_t n = 0; n < 5; ++n) {
+        CAPTURE(seed, n);
+        REQUIRE(delays[n] >= d[n]);
+        REQUIRE(delays[n] < d[n] * 3 / 2);
+      }
+    }
+  }
+}
+
+TEST_CASE("the config changes behaviour: retry_on", "[client][config]") {
+  retry_config config;
+  config.retry_on = {429};
+  fixture f{config};
+  f.transport().script({t::respond(429), t::respond(503)});
+  const auto result = f.client.send(list_vms);
+  REQUIRE(result.ok());
+  CHECK(result.response().result_int() == 503);  // 503 is no longer transient under this config
+  CHECK(f.transport().attempt_count() == 2);
+}
+
+TEST_CASE("a bad config is refused when the client is built", "[client][config]") {
+  retry_config config;
+  config.base_delay = 20s;
+  t::fake_clock clock;
+  CHECK_THROWS_AS(fake_client<>(config, t::fake_transport{clock}, {}, clock), retryhttp::config_error);
+}
+
+TEST_CASE("each call gets a fresh backoff schedule", "[client][backoff]") {
+  fixture<retryhttp::decorrelated_jitter_backoff> f{retry_config{},
+                                                    retryhttp::decorrelated_jitter_backoff{5}};
+  f.transport().otherwise(t::respond(503));
+  (void)f.client.send(list_vms);
+  const auto first = f.clock.requested_delays();
+  f.clock.clear_waits();
+  (void)f.client.send(list_vms);
+  const auto second = f.clock.requested_delays();
+  REQUIRE(first.size() == 3);
+  REQUIRE(second.size() == 3);
+  // Decorrelated jitter starts each call from the base again, whatever the previous call reached.
+  CHECK(second[0] <= 1500ms);
+  CHECK(first != second);
+}
+
+TEST_CASE("a client shared by threads keeps each call's attempts apart", "[client][threads]") {
+  // fake_transport and fake_clock are thread-safe; the client holds no per-call state of its own.
+  fixture f;
+  f.transport().script({}).otherwise(t::respond(200));
+  std::vector<std::thread> workers;
+  std::atomic<int> delivered{0};
+  for (int i = 0; i < 4; ++i)
+    workers.emplace_back([&] {
+      for (int j = 0; j < 100; ++j) delivered += f.client.send(list_vms).ok() ? 1 : 0;
+    });
+  for (auto& worker : workers) worker.join();
+  CHECK(delivered == 400);
+  CHECK(f.transport().attempt_count() == 400);
+}

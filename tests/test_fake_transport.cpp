@@ -1,0 +1,170 @@
+#include <retryhttp/testing/fake_transport.hpp>
+
+#include <boost/system/errc.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <stop_token>
+
+using namespace std::chrono_literals;
+namespace http = boost::beast::http;
+namespace t = retryhttp::testing;
+using retryhttp::attempt_context;
+using retryhttp::failure_kind;
+using retryhttp::observed_outcome;
+
+namespace {
+t::fake_transport::request_type get(const char* target) {
+  return {http::verb::get, target, 11};
+}
+}  // namespace
+
+TEST_CASE("the script plays one outcome per attempt, in order", "[fake_transport]") {
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  transport.script({t::respond(503), t::refuse_connection(), t::reset_connection(),
+                    t::respond(200, R"({"vms":[]})").header("Content-Type", "application/json")});
+  CHECK(transport.remaining() == 4);
+
+  auto first = transport.attempt(get("/a"), {});
+  REQUIRE(first.has_response());
+  CHECK(first.response().result_int() == 503);
+
+  auto second = transport.attempt(get("/b"), {});
+  REQUIRE_FALSE(second.has_response());
+  CHECK(second.failure().kind == failure_kind::not_sent);
+  CHECK(second.failure().code == boost::system::errc::connection_refused);
+
+  auto third = transport.attempt(get("/c"), {});
+  CHECK(third.failure().kind == failure_kind::ambiguous);
+  CHECK(third.failure().code == boost::system::errc::connection_reset);
+
+  auto fourth = transport.attempt(get("/d"), {});
+  REQUIRE(fourth.has_response());
+  CHECK(fourth.response().body() == R"({"vms":[]})");
+  CHECK(fourth.response()[http::field::content_type] == "application/json");
+  CHECK(fourth.response()[http::field::content_length] == "10");
+  CHECK(fourth.response().version() == 11);
+
+  CHECK(transport.remaining() == 0);
+  CHECK(transport.attempt_count() == 4);
+  const auto requests = transport.requests();
+  REQUIRE(requests.size() == 4);
+  CHECK(requests[0].target() == "/a");
+  CHECK(requests[3].target() == "/d");
+  CHECK(transport.attempts()[1].result == observed_outcome::not_sent());
+}
+
+TEST_CASE("an attempt past the script throws unless otherwise() is set", "[fake_transport]") {
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  transport.then(t::respond(200));
+  (void)transport.attempt(get("/"), {});
+  CHECK_THROWS_WITH(
+      transport.attempt(get("/"), {}),
+      "fake_transport: attempt 2 has no scripted outcome (script has 1); script more outcomes or "
+      "set otherwise()");
+  transport.otherwise(t::respond(418));
+  CHECK(transport.attempt(get("/"), {}).response().result_int() == 418);
+  CHECK(transport.attempt(get("/"), {}).response().result_int() == 418);
+}
+
+TEST_CASE("repeat_script plays the script again", "[fake_transport]") {
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  transport.script({t::respond(503), t::respond(200)}).repeat_script();
+  for (int round = 0; round < 3; ++round) {
+    CHECK(transport.attempt(get("/"), {}).response().result_int() == 503);
+    CHECK(transport.attempt(get("/"), {}).response().result_int() == 200);
+  }
+}
+
+TEST_CASE("latency advances the fake clock and is cut by the attempt timeout", "[fake_transport]") {
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  transport.script(
+      {t::respond(200).after(300ms), t::respond(200).after(5s), t::refuse_connection().after(5s)});
+
+  CHECK(transport.attempt(get("/"), attempt_context{{}, 1s, 1}).has_response());
+  CHECK(clock.now().time_since_epoch() == 300ms);
+
+  auto slow = transport.attempt(get("/"), attempt_context{{}, 1s, 2});
+  REQUIRE_FALSE(slow.has_response());
+  CHECK(slow.failure().kind == failure_kind::ambiguous);  // the request was written
+  CHECK(slow.failure().code == boost::system::errc::timed_out);
+  CHECK(clock.now().time_since_epoch() == 1300ms);
+
+  auto connect_timeout = transport.attempt(get("/"), attempt_context{{}, 2s, 3});
+  CHECK(connect_timeout.failure().kind == failure_kind::not_sent);  // nothing was written
+  CHECK(connect_timeout.failure().code == boost::system::errc::timed_out);
+  CHECK(clock.now().time_since_epoch() == 3300ms);
+  CHECK(clock.waits().empty());  // time inside attempts is not a backoff wait
+
+  const auto record = transport.attempts();
+  CHECK(record[1].started.time_since_epoch() == 300ms);
+  CHECK(record[1].ended.time_since_epoch() == 1300ms);
+  CHECK(record[1].timeout == std::chrono::nanoseconds(1s));
+  CHECK(record[2].attempt == 3);
+}
+
+TEST_CASE("a hang lasts until the attempt's timeout, or until a stop", "[fake_transport]") {
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  transport.script({t::hang(), t::hang(), t::hang()});
+
+  auto timed_out = transport.attempt(get("/"), attempt_context{{}, 2s, 1});
+  CHECK(timed_out.failure().kind == failure_kind::ambiguous);
+  CHECK(timed_out.failure().code == boost::system::errc::timed_out);
+  CHECK(clock.now().time_since_epoch() == 2s);
+
+  std::stop_source source;
+  clock.request_stop_at(clock.now() + 700ms, source);
+  auto stopped = transport.attempt(get("/"), attempt_context{source.get_token(), std::nullopt, 2});
+  CHECK(stopped.failure().kind == failure_kind::ambiguous);
+  CHECK(stopped.failure().code == boost::system::errc::operation_canceled);
+  CHECK(clock.now().time_since_epoch() == 2700ms);
+
+  // No timeout and no stop: the test itself is wrong, and says so.
+  CHECK_THROWS_AS(transport.attempt(get("/"), {}), std::logic_error);
+}
+
+TEST_CASE("an attempt handed a stopped token sends nothing", "[fake_transport]") {
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  transport.then(t::respond(200));
+  std::stop_source source;
+  source.request_stop();
+  auto outcome = transport.attempt(get("/"), attempt_context{source.get_token(), std::nullopt, 1});
+  CHECK(outcome.failure().kind == failure_kind::not_sent);
+  CHECK(outcome.failure().code == boost::system::errc::operation_canceled);
+}
+
+TEST_CASE("copies share the script and the record; recording can be turned off", "[fake_transport]") {
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  t::fake_transport copy = transport;  // NOLINT(performance-unnecessary-copy-initialization)
+  transport.otherwise(t::respond(200));
+  (void)copy.attempt(get("/x"), {});
+  CHECK(transport.attempt_count() == 1);
+  CHECK(transport.requests().at(0).target() == "/x");
+  transport.record_requests(false);
+  (void)copy.attempt(get("/y"), {});
+  CHECK(transport.attempt_count() == 2);
+  CHECK(transport.attempts().size() == 1);
+  transport.clear_record();
+  CHECK(transport.attempt_count() == 0);
+}
+
+TEST_CASE("Beast's fail-every-step loop: fail the first n attempts, for every n", "[fake_transport]") {
+  // As Beast's test::fail_count fails the nth operation, script n failures before a success and check that
+  // the code under test reaches the success at attempt n + 1.
+  for (unsigned failures = 0; failures < 5; ++failures) {
+    t::fake_clock clock;
+    t::fake_transport transport{clock};
+    for (unsigned i = 0; i < failures; ++i) transport.then(t::reset_connection());
+    transport.then(t::respond(200));
+    unsigned attempt = 1;
+    while (!transport.attempt(get("/"), attempt_context{{}, std::nullopt, attempt}).has_response()) ++attempt;
+    CHECK(attempt == failures + 1);
+  }
+}

@@ -1,0 +1,133 @@
+#include <retryhttp/json_config.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+
+using namespace std::chrono_literals;
+using retryhttp::config_error;
+using retryhttp::load_retry_config;
+using retryhttp::retry_config;
+
+TEST_CASE("the ticket's JSON gives the ticket's config", "[json_config]") {
+  const auto config = load_retry_config(R"({
+    "retry": {"max_retries": 3, "base_delay_ms": 500, "max_delay_ms": 10000, "retry_on": [502, 503, 504]}
+  })");
+  CHECK(config == retry_config{});
+}
+
+TEST_CASE("every key changes the config; missing keys keep their defaults", "[json_config]") {
+  const auto config = load_retry_config(R"({"retry": {
+    "max_retries": 5, "base_delay_ms": 100, "max_delay_ms": 2000, "retry_on": [429, 503],
+    "retry_unsafe_when_not_sent": true, "attempt_timeout_ms": 1500}})");
+  CHECK(config.max_retries == 5);
+  CHECK(config.base_delay == 100ms);
+  CHECK(config.max_delay == 2s);
+  CHECK(config.retry_on.to_vector() == std::vector<unsigned>{429, 503});
+  CHECK(config.retry_unsafe_when_not_sent);
+  CHECK(config.attempt_timeout == 1500ms);
+
+  const auto partial = load_retry_config(R"({"retry": {"max_retries": 0}})");
+  CHECK(partial.max_retries == 0);
+  CHECK(partial.base_delay == 500ms);
+  CHECK(partial.retry_on == retryhttp::status_set{502, 503, 504});
+
+  CHECK(load_retry_config("{}") == retry_config{});
+  CHECK(load_retry_config(R"({"retry": {}})") == retry_config{});
+  CHECK(load_retry_config(R"({"retry": {"retry_on": []}})").retry_on.empty());
+}
+
+TEST_CASE("an integral number written with an exponent loses nothing and is accepted", "[json_config]") {
+  CHECK(load_retry_config(R"({"retry": {"base_delay_ms": 1e3, "max_delay_ms": 2.0E4}})").base_delay == 1s);
+}
+
+TEST_CASE("a bad config names the key path and what was expected", "[json_config]") {
+  using row = std::tuple<std::string, std::string, std::string>;
+  const auto [json, key, message] = GENERATE(table<std::string, std::string, std::string>({
+      row{R"({"retry": {"max_retries": "3"}})", "retry.max_retries",
+          R"(retry.max_retries: expected an integer from 0 to 1000, got "3" (a string))"},
+      row{R"({"retry": {"max_retries": -1}})", "retry.max_retries",
+          "retry.max_retries: expected an integer from 0 to 1000, got -1"},
+      row{R"({"retry": {"max_retries": 3.5}})", "retry.max_retries",
+          "retry.max_retries: expected an integer from 0 to 1000, got 3.5"},
+      row{R"({"retry": {"max_retries": 1001}})", "retry.max_retries",
+          "retry.max_retries: expected an integer from 0 to 1000, got 1001"},
+      row{R"({"retry": {"max_retries": 18446744073709551615}})", "retry.max_retries",
+          "retry.max_retries: expected an integer from 0 to 1000, got 18446744073709551615"},
+      row{R"({"retry": {"max_retries": 1e300}})", "retry.max_retries",
+          "retry.max_retries: expected an integer from 0 to 1000, got 1e+300"},
+      row{R"({"retry": {"max_retries": null}})", "retry.max_retries",
+          "retry.max_retries: expected an integer from 0 to 1000, got null"},
+      row{R"({"retry": {"base_delay_ms": -500}})", "retry.base_delay_ms",
+          "retry.base_delay_ms: expected a number of milliseconds from 0 to 86400000, got -500"},
+      row{R"({"retry": {"base_delay_ms": true}})", "retry.base_delay_ms",
+          "retry.base_delay_ms: expected a number of milliseconds from 0 to 86400000, got true"},
+      row{R"({"retry": {"max_delay_ms": 86400001}})", "retry.max_delay_ms",
+          "retry.max_delay_ms: expected a number of milliseconds from 0 to 86400000, got 86400001"},
+      row{R"({"retry": {"base_delay_ms": 20000}})", "retry.base_delay_ms",
+          "retry.base_delay_ms: expected at most retry.max_delay_ms (10000), got 20000"},
+      row{R"({"retry": {"base_delay_ms": 600, "max_delay_ms": 500}})", "retry.base_delay_ms",
+          "retry.base_delay_ms: expected at most retry.max_delay_ms (500), got 600"},
+      row{R"({"retry": {"retry_on": 503}})", "retry.retry_on",
+          "retry.retry_on: expected an array of HTTP statuses such as [502, 503, 504], got 503"},
+      row{R"({"retry": {"retry_on": [502, 99]}})", "retry.retry_on[1]",
+          "retry.retry_on[1]: expected an HTTP error status from 400 to 599, got 99"},
+      row{R"({"retry": {"retry_on": [600]}})", "retry.retry_on[0]",
+          "retry.retry_on[0]: expected an HTTP error status from 400 to 599, got 600"},
+      row{R"({"retry": {"retry_on": [200]}})", "retry.retry_on[0]",
+          "retry.retry_on[0]: expected an HTTP error status from 400 to 599, got 200"},
+      row{R"({"retry": {"retry_on": ["503"]}})", "retry.retry_on[0]",
+          R"(retry.retry_on[0]: expected an HTTP error status from 400 to 599, got "503" (a string))"},
+      row{R"({"retry": {"retry_unsafe_when_not_sent": "yes"}})", "retry.retry_unsafe_when_not_sent",
+          R"(retry.retry_unsafe_when_not_sent: expected true or false, got "yes" (a string))"},
+      row{R"({"retry": {"attempt_timeout_ms": -1}})", "retry.attempt_timeout_ms",
+          "retry.attempt_timeout_ms: expected a number of milliseconds (0: none) from 0 to 86400000, got -1"},
+      row{R"({"retry": {"max_retry": 3}})", "retry.max_retry",
+          "retry.max_retry: expected one of the keys max_retries, base_delay_ms, max_delay_ms, retry_on, "
+          "retry_unsafe_when_not_sent, attempt_timeout_ms, got an unknown key"},
+      row{R"({"retries": {}})", "retries", "retries: expected one of the keys retry, got an unknown key"},
+      row{R"({"retry": [1, 2]})", "retry", "retry: expected an object, got an array"},
+      row{R"({"retry": {"max_retries": 3, "max_retries": 5}})", "retry.max_retries",
+          "retry.max_retries: expected each key at most once, got the key a second time"},
+      row{R"([])", "", "config: expected an object, got an array"},
+      row{R"("retry")", "", R"(config: expected an object, got "retry" (a string))"},
+      row{"{\"retry\": {\"max_retries\": 3,\n  \"base_delay_ms\" 500}}", "",
+          "config: expected a JSON document, got invalid JSON at line 2, column 19 (syntax error)"},
+      row{"", "", "config: expected a JSON document, got invalid JSON at line 1, column 1 (incomplete JSON)"},
+      row{R"({"retry": {}} {})", "",
+          "config: expected a single JSON document, got more text at line 1, column 15"},
+  }));
+  CAPTURE(json);
+  try {
+    (void)load_retry_config(json);
+    FAIL("accepted: " << json);
+  } catch (const config_error& error) {
+    CHECK(error.key_path() == key);
+    CHECK(std::string(error.what()) == message);
+  }
+}
+
+TEST_CASE("a duplicate key deep inside the document is named by its path", "[json_config]") {
+  try {
+    (void)load_retry_config(R"({"retry": {"retry_on": [502, {"a": 1, "a": 2}]}})");
+    FAIL("accepted a duplicate key");
+  } catch (const config_error& error) {
+    CHECK(error.key_path() == "retry.retry_on[1].a");
+  }
+}
+
+TEST_CASE("retry_config_from_json reads a retry object at any path, over given defaults", "[json_config]") {
+  retry_config defaults;
+  defaults.max_retries = 7;
+  const auto value = boost::json::parse(R"({"base_delay_ms": 50})");
+  const auto config = retryhttp::retry_config_from_json(value, "client.retry", defaults);
+  CHECK(config.max_retries == 7);
+  CHECK(config.base_delay == 50ms);
+  try {
+    (void)retryhttp::retry_config_from_json(boost::json::parse(R"({"max_retries": -2})"), "client.retry");
+    FAIL("accepted -2");
+  } catch (const config_error& error) {
+    CHECK(error.key_path() == "client.retry.max_retries");
+  }
+}
