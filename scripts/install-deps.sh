@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what retryhttp needs to build and test, from Debian 12's packages, when it is missing.
+# Safe to run again: it installs nothing when everything is there. Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+packages=(
+  g++ meson ninja-build pkg-config
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libfmt-dev catch2 libbenchmark-dev
+)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+if [[ $(id -u) != 0 ]]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
