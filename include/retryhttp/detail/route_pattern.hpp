@@ -17,13 +17,17 @@ namespace retryhttp::detail {
 /// The path of a request target: origin-form as is, absolute-form without scheme and authority, and in both
 /// cases without query and fragment.
 constexpr std::string_view target_path(std::string_view target) noexcept {
-  if (const auto scheme_end = target.find("://");
-      scheme_end != std::string_view::npos && target.front() != '/') {
+  if (!target.empty() && target.front() != '/') {
+    // Absolute-form ("http://host/path"): drop scheme and authority. Rare, so the search is off the fast
+    // path.
+    const auto scheme_end = target.find("://");
+    if (scheme_end == std::string_view::npos) return target;
     const auto path_start = target.find('/', scheme_end + 3);
     target = path_start == std::string_view::npos ? std::string_view("/") : target.substr(path_start);
   }
-  if (const auto end = target.find_first_of("?#"); end != std::string_view::npos)
-    target = target.substr(0, end);
+  // A plain loop: string_view::find_first_of calls memchr once per character of the target.
+  for (std::size_t i = 0; i < target.size(); ++i)
+    if (target[i] == '?' || target[i] == '#') return target.substr(0, i);
   return target;
 }
 
@@ -52,7 +56,14 @@ constexpr void decode_segment(std::string_view segment, Sink&& sink) {
   }
 }
 
+constexpr bool has_escape(std::string_view segment) noexcept {
+  for (char c : segment)
+    if (c == '%') return true;
+  return false;
+}
+
 constexpr bool decoded_equals(std::string_view encoded, std::string_view literal) noexcept {
+  if (!has_escape(encoded)) return encoded == literal;  // the common case, without decoding
   std::size_t position = 0;
   bool equal = true;
   decode_segment(encoded, [&](char c) {
@@ -64,6 +75,7 @@ constexpr bool decoded_equals(std::string_view encoded, std::string_view literal
 
 /// A segment a placeholder may stand for: non-empty, not a dot segment, no '/' once decoded.
 constexpr bool is_plain_name(std::string_view encoded) noexcept {
+  if (!has_escape(encoded)) return !encoded.empty() && encoded != "." && encoded != "..";
   if (encoded.empty() || decoded_equals(encoded, ".") || decoded_equals(encoded, "..")) return false;
   bool has_slash = false;
   decode_segment(encoded, [&](char c) { has_slash = has_slash || c == '/'; });
@@ -94,17 +106,19 @@ class route_pattern {
   bool matches(std::string_view target) const noexcept {
     const std::string_view path = target_path(target);
     if (path.empty() || path.front() != '/') return false;
-    std::string_view rest = path.substr(1);
+    std::size_t begin = 1;  // start of the current segment in path
     for (std::size_t i = 0; i < segments_.size(); ++i) {
-      const auto slash = rest.find('/');
-      const bool last_in_target = slash == std::string_view::npos;
+      // A hand-written scan: targets are short, and memchr's call costs more than it saves here.
+      std::size_t end = begin;
+      while (end < path.size() && path[end] != '/') ++end;
+      const bool last_in_target = end == path.size();
       const bool last_in_pattern = i + 1 == segments_.size();
       if (last_in_target != last_in_pattern) return false;
-      const std::string_view segment = rest.substr(0, slash);
+      const std::string_view segment = path.substr(begin, end - begin);
       const auto& expected = segments_[i];
       if (expected.placeholder ? !is_plain_name(segment) : !decoded_equals(segment, expected.literal))
         return false;
-      if (!last_in_target) rest = rest.substr(slash + 1);
+      begin = end + 1;
     }
     return true;
   }
