@@ -72,58 +72,54 @@ class seeded_backoff {
   seed_source seeds_;
 };
 
-class exponential_schedule {
+/// What the randomised schedules share: the call's bounds and its generator.
+class random_schedule {
  public:
-  exponential_schedule(std::int64_t base, std::int64_t cap, std::uint64_t seed) noexcept
-      : base_(base), cap_(cap), random_(seed) {}
+  random_schedule(std::int64_t base, std::int64_t cap, std::uint64_t seed) noexcept
+      : base_(base < 0 ? 0 : base), cap_(cap < 0 ? 0 : cap), random_(seed) {}
+
+ protected:
+  std::int64_t capped(unsigned retry) const noexcept { return capped_exponential(base_, cap_, retry); }
+
+  std::int64_t base_;
+  std::int64_t cap_;
+  splitmix64 random_;
+};
+
+class exponential_schedule : public random_schedule {
+ public:
+  using random_schedule::random_schedule;
   std::chrono::nanoseconds next_delay(unsigned retry) noexcept {
-    const std::int64_t d = capped_exponential(base_, cap_, retry);
+    const std::int64_t d = capped(retry);
     // The ticket: d + uniform[0, d/2). When d/2 is 0 the range is empty and the jitter is 0.
     const auto jitter = static_cast<std::int64_t>(random_.below(static_cast<std::uint64_t>(d / 2)));
     return std::chrono::nanoseconds(saturating_add(d, jitter));
   }
-
- private:
-  std::int64_t base_;
-  std::int64_t cap_;
-  splitmix64 random_;
 };
 
-class full_jitter_schedule {
+class full_jitter_schedule : public random_schedule {
  public:
-  full_jitter_schedule(std::int64_t base, std::int64_t cap, std::uint64_t seed) noexcept
-      : base_(base), cap_(cap), random_(seed) {}
+  using random_schedule::random_schedule;
   std::chrono::nanoseconds next_delay(unsigned retry) noexcept {
-    const auto d = static_cast<std::uint64_t>(capped_exponential(base_, cap_, retry));
+    const auto d = static_cast<std::uint64_t>(capped(retry));
     return std::chrono::nanoseconds(static_cast<std::int64_t>(random_.between(0, d)));
   }
-
- private:
-  std::int64_t base_;
-  std::int64_t cap_;
-  splitmix64 random_;
 };
 
-class equal_jitter_schedule {
+class equal_jitter_schedule : public random_schedule {
  public:
-  equal_jitter_schedule(std::int64_t base, std::int64_t cap, std::uint64_t seed) noexcept
-      : base_(base), cap_(cap), random_(seed) {}
+  using random_schedule::random_schedule;
   std::chrono::nanoseconds next_delay(unsigned retry) noexcept {
-    const std::int64_t half = capped_exponential(base_, cap_, retry) / 2;
+    const std::int64_t half = capped(retry) / 2;
     const auto jitter = static_cast<std::int64_t>(random_.between(0, static_cast<std::uint64_t>(half)));
     return std::chrono::nanoseconds(half + jitter);
   }
-
- private:
-  std::int64_t base_;
-  std::int64_t cap_;
-  splitmix64 random_;
 };
 
-class decorrelated_jitter_schedule {
+class decorrelated_jitter_schedule : public random_schedule {
  public:
   decorrelated_jitter_schedule(std::int64_t base, std::int64_t cap, std::uint64_t seed) noexcept
-      : base_(base < 0 ? 0 : base), cap_(cap < 0 ? 0 : cap), previous_(base_), random_(seed) {}
+      : random_schedule(base, cap, seed), previous_(base_) {}
   /// Ignores `retry`: each delay grows from the previous one, so calls must come in order.
   std::chrono::nanoseconds next_delay(unsigned /*retry*/) noexcept {
     const auto high = static_cast<std::uint64_t>(saturating_triple(previous_));
@@ -133,10 +129,7 @@ class decorrelated_jitter_schedule {
   }
 
  private:
-  std::int64_t base_;
-  std::int64_t cap_;
   std::int64_t previous_;
-  splitmix64 random_;
 };
 
 }  // namespace detail
