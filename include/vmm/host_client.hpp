@@ -1,0 +1,266 @@
+#ifndef VMM_HOST_CLIENT_HPP
+#define VMM_HOST_CLIENT_HPP
+
+// vmm::host_client: the typed API of the VM orchestrator over any retryhttp client. VM names are validated
+// and percent-encoded into the path, so no name can reach another route; bodies are parsed with Boost.JSON
+// and a malformed or unexpected body is a clear error, never a crash.
+//
+// Templated on the client, so the same code runs over beast_transport in vmm-ctl and over the fakes in tests.
+
+#include <retryhttp/error.hpp>
+#include <retryhttp/send_result.hpp>
+
+#include <boost/beast/http/string_body.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace vmm {
+
+struct vm {
+  std::string name;
+  std::string state;  // "running" | "stopped"
+  std::int64_t cpus = 0;
+  std::int64_t memory_mib = 0;
+  std::string image;
+
+  friend bool operator==(const vm&, const vm&) = default;
+};
+
+/// What create_vm sends.
+struct vm_spec {
+  std::string name;
+  std::int64_t cpus = 1;
+  std::int64_t memory_mib = 512;
+  std::string image = "debian-12";
+};
+
+/// How a host_client call ended. vmm-ctl maps each to its exit code.
+enum class call_outcome {
+  ok,                     ///< 2xx with a body of the expected shape
+  http_error,             ///< the server's final answer was an error status (4xx, 500, or a 5xx not retried)
+  network_error,          ///< transport failure, or retries exhausted
+  may_have_been_applied,  ///< a non-idempotent request failed after it may have reached the server
+  canceled,               ///< the stop token fired
+  bad_response,           ///< 2xx with a body that is not what the API promises
+  bad_argument,           ///< rejected before anything was sent (an invalid VM name)
+};
+
+template <class T>
+struct call_result {
+  call_outcome outcome = call_outcome::ok;
+  std::optional<T> value;  ///< when outcome == ok
+  unsigned status = 0;     ///< the last HTTP status, 0 when there was no response
+  std::string body;        ///< the last response body, as the server sent it
+  std::string message;     ///< for an error: what happened, in words
+  unsigned attempts = 0;
+
+  bool ok() const noexcept { return outcome == call_outcome::ok; }
+};
+
+namespace detail {
+
+/// Why a name is not acceptable, or empty. Names are 1..63 characters, not "." or "..", without '/' or
+/// control characters; anything else is percent-encoded into the path.
+inline std::string name_problem(std::string_view name) {
+  if (name.empty()) return "a VM name must not be empty";
+  if (name.size() > 63) return "a VM name has at most 63 characters";
+  if (name == "." || name == "..") return "a VM name must not be \".\" or \"..\"";
+  for (unsigned char c : name) {
+    if (c == '/') return "a VM name must not contain '/'";
+    if (c < 0x20 || c == 0x7f) return "a VM name must not contain control characters";
+  }
+  return {};
+}
+
+/// RFC 3986 path-segment encoding: unreserved characters stay, every other byte becomes %XX.
+inline std::string encode_segment(std::string_view segment) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : segment) {
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+                            || c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+/// Reads a VM object; throws std::invalid_argument naming the field that is missing or wrong.
+inline vm parse_vm(const boost::json::value& value, std::string_view where) {
+  const std::string at(where);
+  if (!value.is_object()) throw std::invalid_argument(at + ": expected a VM object");
+  const auto& object = value.get_object();
+  auto text = [&](const char* key) {
+    const auto* field = object.if_contains(key);
+    if (!field || !field->is_string()) throw std::invalid_argument(at + "." + key + ": expected a string");
+    return std::string(field->get_string());
+  };
+  auto integer = [&](const char* key) {
+    const auto* field = object.if_contains(key);
+    if (!field || !field->is_int64()) throw std::invalid_argument(at + "." + key + ": expected an integer");
+    return field->get_int64();
+  };
+  vm result{text("name"), text("state"), integer("cpus"), integer("memory_mib"), text("image")};
+  if (result.state != "running" && result.state != "stopped")
+    throw std::invalid_argument(at + ".state: expected \"running\" or \"stopped\", got \"" + result.state
+                                + "\"");
+  return result;
+}
+
+inline boost::json::value parse_body(const std::string& body) {
+  boost::json::error_code ec;
+  auto value = boost::json::parse(body, ec);
+  if (ec) throw std::invalid_argument("the body is not JSON (" + ec.message() + ")");
+  return value;
+}
+
+/// The server's {"error": "..."} message, or the raw body when it has none.
+inline std::string server_error_text(const std::string& body) {
+  boost::json::error_code ec;
+  const auto value = boost::json::parse(body, ec);
+  if (!ec && value.is_object())
+    if (const auto* error = value.get_object().if_contains("error"); error && error->is_string())
+      return std::string(error->get_string());
+  return body.size() > 200 ? body.substr(0, 200) + "..." : body;
+}
+
+}  // namespace detail
+
+template <class Client>
+class host_client {
+ public:
+  using request_type = typename Client::request_type;
+
+  explicit host_client(Client client) : client_(std::move(client)) {}
+
+  call_result<std::vector<vm>> list_vms(std::stop_token stop = {}) {
+    return call<std::vector<vm>>(
+        make(boost::beast::http::verb::get, "/v1/vms"), stop, [](const std::string& body) {
+          const auto value = detail::parse_body(body);
+          const auto* list = value.is_object() ? value.get_object().if_contains("vms") : nullptr;
+          if (!list || !list->is_array()) throw std::invalid_argument("expected {\"vms\": [...]}");
+          std::vector<vm> vms;
+          std::size_t index = 0;
+          for (const auto& element : list->get_array())
+            vms.push_back(detail::parse_vm(element, "vms[" + std::to_string(index++) + "]"));
+          return vms;
+        });
+  }
+
+  call_result<vm> get_vm(std::string_view name, std::stop_token stop = {}) {
+    return vm_call(boost::beast::http::verb::get, name, "", stop);
+  }
+  call_result<vm> start_vm(std::string_view name, std::stop_token stop = {}) {
+    return vm_call(boost::beast::http::verb::post, name, "/start", stop);
+  }
+  call_result<vm> stop_vm(std::string_view name, std::stop_token stop = {}) {
+    return vm_call(boost::beast::http::verb::post, name, "/stop", stop);
+  }
+
+  call_result<vm> create_vm(const vm_spec& spec, std::stop_token stop = {}) {
+    if (auto problem = detail::name_problem(spec.name); !problem.empty())
+      return rejected<vm>(spec.name, problem);
+    auto request = make(boost::beast::http::verb::post, "/v1/vms");
+    request.set(boost::beast::http::field::content_type, "application/json");
+    request.body() = boost::json::serialize(boost::json::object{
+        {"name", spec.name}, {"cpus", spec.cpus}, {"memory_mib", spec.memory_mib}, {"image", spec.image}});
+    request.prepare_payload();
+    return call<vm>(std::move(request), stop,
+                    [](const std::string& body) { return detail::parse_vm(detail::parse_body(body), "vm"); });
+  }
+
+  call_result<std::monostate> delete_vm(std::string_view name, std::stop_token stop = {}) {
+    if (auto problem = detail::name_problem(name); !problem.empty())
+      return rejected<std::monostate>(name, problem);
+    return call<std::monostate>(
+        make(boost::beast::http::verb::delete_, "/v1/vms/" + detail::encode_segment(name)), stop,
+        [](const std::string&) { return std::monostate{}; });
+  }
+
+  Client& client() noexcept { return client_; }
+
+ private:
+  static request_type make(boost::beast::http::verb method, const std::string& target) {
+    request_type request{method, target, 11};
+    request.set(boost::beast::http::field::accept, "application/json");
+    request.prepare_payload();
+    return request;
+  }
+
+  template <class T>
+  static call_result<T> rejected(std::string_view name, const std::string& problem) {
+    call_result<T> result;
+    result.outcome = call_outcome::bad_argument;
+    result.message = "invalid VM name \"" + std::string(name) + "\": " + problem;
+    return result;
+  }
+
+  call_result<vm> vm_call(boost::beast::http::verb method, std::string_view name, std::string_view action,
+                          std::stop_token stop) {
+    if (auto problem = detail::name_problem(name); !problem.empty()) return rejected<vm>(name, problem);
+    std::string target = "/v1/vms/" + detail::encode_segment(name);
+    target += action;
+    return call<vm>(make(method, target), stop,
+                    [](const std::string& body) { return detail::parse_vm(detail::parse_body(body), "vm"); });
+  }
+
+  template <class T, class Parse>
+  call_result<T> call(const request_type& request, std::stop_token stop, Parse parse) {
+    auto sent = client_.send(request, stop);
+    call_result<T> result;
+    result.attempts = sent.attempts();
+    if (sent.has_response()) {
+      result.status = sent.response().result_int();
+      result.body = sent.response().body();
+    }
+    const std::string what = std::string(request.method_string()) + " " + std::string(request.target());
+    if (!sent.ok()) {
+      const auto reason = static_cast<retryhttp::error>(sent.error().value());
+      result.message = sent.message();
+      if (reason == retryhttp::error::canceled) {
+        result.outcome = call_outcome::canceled;
+      } else if (reason == retryhttp::error::may_have_been_applied) {
+        // An answer from the server (a 503 to a create) is its final word: an error status. A lost answer is
+        // the ambiguous case that needs the caller's attention.
+        result.outcome = sent.has_response() ? call_outcome::http_error : call_outcome::may_have_been_applied;
+      } else {
+        result.outcome = call_outcome::network_error;
+      }
+      return result;
+    }
+    if (result.status < 200 || result.status > 299) {
+      result.outcome = call_outcome::http_error;
+      result.message = what + ": the server answered " + std::to_string(result.status) + ": "
+                       + detail::server_error_text(result.body);
+      return result;
+    }
+    try {
+      result.value = parse(result.body);
+    } catch (const std::exception& error) {
+      result.outcome = call_outcome::bad_response;
+      result.message = what + ": unexpected response body from the server: " + error.what();
+    }
+    return result;
+  }
+
+  Client client_;
+};
+
+}  // namespace vmm
+
+#endif  // VMM_HOST_CLIENT_HPP

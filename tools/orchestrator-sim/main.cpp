@@ -1,0 +1,411 @@
+// orchestrator-sim: an in-memory VM orchestrator over real HTTP/1.1 (Boost.Beast), with scriptable faults,
+// for integration tests and demos of retryhttp and vmm-ctl. Serves the API of ../shared/DESIGN.md:
+//
+//   GET /v1/vms · POST /v1/vms · GET|DELETE /v1/vms/{name} · POST /v1/vms/{name}/start|stop
+//
+// plus GET /_sim/requests, which lists the API requests seen so far (it is not counted itself).
+//
+//   orchestrator-sim [--address 127.0.0.1] [--port 8080] [--fault RULE]... [--faults FILE] [--quiet]
+//
+// --port 0 picks a free port; the first line on stdout is "listening on http://ADDRESS:PORT". Fault rules are
+// described in faults.hpp. Each request is logged on stderr. SIGINT or SIGTERM stops it cleanly.
+
+#include "faults.hpp"
+
+#include <fmt/format.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+using orchestrator_sim::fault_action;
+using orchestrator_sim::fault_rule;
+
+constexpr std::size_t max_request_body = 1024 * 1024;  // larger bodies get 413
+
+struct vm {
+  std::string name;
+  std::string state;
+  std::int64_t cpus;
+  std::int64_t memory_mib;
+  std::string image;
+};
+
+json::object to_json(const vm& v) {
+  return {{"name", v.name},
+          {"state", v.state},
+          {"cpus", v.cpus},
+          {"memory_mib", v.memory_mib},
+          {"image", v.image}};
+}
+
+struct seen_request {
+  std::string method;
+  std::string target;
+  std::string fault;
+};
+
+struct simulator {
+  std::map<std::string, vm> vms;
+  std::vector<fault_rule> faults;
+  std::vector<seen_request> seen;
+  std::uint64_t connections = 0;
+  bool quiet = false;
+
+  void log(const std::string& line) const {
+    if (!quiet) fmt::print(stderr, "orchestrator-sim: {}\n", line);
+  }
+};
+
+using response = http::response<http::string_body>;
+using request = http::request<http::string_body>;
+
+response answer(const request& req, http::status status, std::string body) {
+  response res{status, req.version()};
+  res.set(http::field::server, "orchestrator-sim");
+  if (!body.empty()) res.set(http::field::content_type, "application/json");
+  res.body() = std::move(body);
+  res.keep_alive(req.keep_alive());
+  res.prepare_payload();
+  return res;
+}
+
+response error_answer(const request& req, http::status status, const std::string& message) {
+  return answer(req, status, json::serialize(json::object{{"error", message}}));
+}
+
+std::string decode(std::string_view segment) {
+  std::string out;
+  retryhttp::detail::decode_segment(segment, [&](char c) { out += c; });
+  return out;
+}
+
+std::vector<std::string_view> split_path(std::string_view target) {
+  std::string_view path = retryhttp::detail::target_path(target);
+  std::vector<std::string_view> segments;
+  if (path.empty() || path.front() != '/') return segments;
+  path.remove_prefix(1);
+  while (true) {
+    const auto slash = path.find('/');
+    segments.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return segments;
+}
+
+// Validates a create body; returns an error message, or empty when the VM is fine.
+std::string read_create_body(const std::string& body, vm& out) {
+  json::error_code ec;
+  const json::value value = json::parse(body, ec);
+  if (ec) return "body is not JSON: " + ec.message();
+  if (!value.is_object()) return "body must be a JSON object";
+  const auto& object = value.get_object();
+  for (const auto& entry : object) {
+    const std::string_view key = entry.key();
+    if (key != "name" && key != "cpus" && key != "memory_mib" && key != "image")
+      return "unknown key \"" + std::string(key) + "\"";
+  }
+  const auto* name = object.if_contains("name");
+  if (!name || !name->is_string() || name->get_string().empty() || name->get_string().size() > 63)
+    return "name: expected a string of 1 to 63 characters";
+  out.name = std::string(name->get_string());
+  if (out.name.find('/') != std::string::npos || out.name == "." || out.name == "..")
+    return "name: must not contain '/' or be a dot segment";
+  auto integer = [&](const char* key, std::int64_t low, std::int64_t high, std::int64_t fallback,
+                     std::int64_t& target) -> std::string {
+    const auto* field = object.if_contains(key);
+    if (!field) {
+      target = fallback;
+      return {};
+    }
+    if (!field->is_int64() || field->get_int64() < low || field->get_int64() > high)
+      return fmt::format("{}: expected an integer from {} to {}", key, low, high);
+    target = field->get_int64();
+    return {};
+  };
+  if (auto error = integer("cpus", 1, 256, 1, out.cpus); !error.empty()) return error;
+  if (auto error = integer("memory_mib", 64, 4 * 1024 * 1024, 512, out.memory_mib); !error.empty())
+    return error;
+  const auto* image = object.if_contains("image");
+  if (image && (!image->is_string() || image->get_string().empty()))
+    return "image: expected a non-empty string";
+  out.image = image ? std::string(image->get_string()) : std::string("debian-12");
+  out.state = "stopped";
+  return {};
+}
+
+// The API itself, applied to the store.
+response handle(simulator& sim, const request& req) {
+  const auto segments = split_path(req.target());
+  const auto method = req.method();
+  if (segments.size() < 2 || segments[0] != "v1" || segments[1] != "vms")
+    return error_answer(req, http::status::not_found, "no such route");
+  if (segments.size() == 2) {
+    if (method == http::verb::get) {
+      json::array list;
+      for (const auto& [name, v] : sim.vms) list.push_back(to_json(v));
+      return answer(req, http::status::ok, json::serialize(json::object{{"vms", list}}));
+    }
+    if (method == http::verb::post) {
+      vm created;
+      if (auto error = read_create_body(req.body(), created); !error.empty())
+        return error_answer(req, http::status::bad_request, error);
+      if (sim.vms.count(created.name) != 0)
+        return error_answer(req, http::status::conflict, "a VM named \"" + created.name + "\" exists");
+      sim.vms[created.name] = created;
+      return answer(req, http::status::created, json::serialize(to_json(created)));
+    }
+    return error_answer(req, http::status::method_not_allowed, "use GET or POST");
+  }
+  const std::string name = decode(segments[2]);
+  const auto found = sim.vms.find(name);
+  if (segments.size() == 3) {
+    if (method != http::verb::get && method != http::verb::delete_)
+      return error_answer(req, http::status::method_not_allowed, "use GET or DELETE");
+    if (found == sim.vms.end())
+      return error_answer(req, http::status::not_found, "no VM named \"" + name + "\"");
+    if (method == http::verb::get)
+      return answer(req, http::status::ok, json::serialize(to_json(found->second)));
+    sim.vms.erase(found);
+    return answer(req, http::status::no_content, {});
+  }
+  if (segments.size() == 4 && (segments[3] == "start" || segments[3] == "stop")) {
+    if (method != http::verb::post) return error_answer(req, http::status::method_not_allowed, "use POST");
+    if (found == sim.vms.end())
+      return error_answer(req, http::status::not_found, "no VM named \"" + name + "\"");
+    found->second.state = segments[3] == "start" ? "running" : "stopped";  // a no-op when already there
+    return answer(req, http::status::ok, json::serialize(to_json(found->second)));
+  }
+  return error_answer(req, http::status::not_found, "no such route");
+}
+
+fault_rule* match_fault(simulator& sim, const request& req) {
+  fault_rule* hit = nullptr;
+  const std::string_view target(req.target().data(), req.target().size());
+  for (auto& rule : sim.faults) {
+    if (rule.per_connection) continue;
+    if (rule.method && *rule.method != req.method()) continue;
+    if (rule.pattern && !rule.pattern->matches(target)) continue;
+    ++rule.seen;  // every matching rule counts its arrivals; the first that hits acts
+    if (!hit && rule.hits(rule.seen)) hit = &rule;
+  }
+  return hit;
+}
+
+asio::awaitable<void> session(simulator& sim, tcp::socket socket) {
+  constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
+  const std::uint64_t connection = ++sim.connections;
+  for (auto& rule : sim.faults) {
+    if (rule.per_connection && rule.hits(connection)) {
+      sim.log(fmt::format("connection {} closed on accept (fault \"{}\")", connection, rule.text));
+      co_return;  // the socket closes as it goes out of scope
+    }
+  }
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(max_request_body);
+    parser.header_limit(16 * 1024);
+    stream.expires_after(120s);  // an idle keep-alive connection is closed after two minutes
+    auto [read_error, bytes] = co_await http::async_read(stream, buffer, parser, no_throw);
+    (void)bytes;
+    if (read_error == http::error::body_limit) {
+      request head;
+      head.version(11);
+      auto res = error_answer(head, http::status::payload_too_large,
+                              fmt::format("request body larger than {} bytes", max_request_body));
+      res.keep_alive(false);
+      sim.log("413 for an oversized body");
+      co_await http::async_write(stream, res, no_throw);
+      break;
+    }
+    if (read_error) break;
+    request req = parser.release();
+    std::string target(req.target());
+    if (target == "/_sim/requests") {
+      json::array list;
+      for (const auto& seen : sim.seen)
+        list.push_back(json::object{{"method", seen.method}, {"target", seen.target}, {"fault", seen.fault}});
+      auto res = answer(req, http::status::ok,
+                        json::serialize(json::object{{"count", sim.seen.size()}, {"requests", list}}));
+      co_await http::async_write(stream, res, no_throw);
+      if (!req.keep_alive()) break;
+      continue;
+    }
+
+    fault_rule* fault = match_fault(sim, req);
+    sim.seen.push_back({std::string(req.method_string()), target, fault ? fault->text : std::string()});
+    const auto number = sim.seen.size();
+    const std::string line = fmt::format("#{} {} {}", number, std::string_view(req.method_string()), target);
+
+    if (fault && fault->action == fault_action::delay) {
+      sim.log(fmt::format("{} -> delay {} ms (fault \"{}\")", line, fault->delay_ms, fault->text));
+      asio::steady_timer timer(stream.get_executor(), std::chrono::milliseconds(fault->delay_ms));
+      co_await timer.async_wait(no_throw);
+      fault = nullptr;
+    }
+    if (fault) {
+      switch (fault->action) {
+        case fault_action::status: {
+          auto res = error_answer(req, static_cast<http::status>(fault->status), "injected fault");
+          res.result(fault->status);
+          if (fault->retry_after_seconds)
+            res.set(http::field::retry_after, std::to_string(*fault->retry_after_seconds));
+          sim.log(fmt::format("{} -> {} (fault \"{}\")", line, fault->status, fault->text));
+          auto [write_error, written] = co_await http::async_write(stream, res, no_throw);
+          (void)written;
+          if (write_error || !res.keep_alive()) co_return;
+          continue;
+        }
+        case fault_action::drop:
+          sim.log(fmt::format("{} -> connection closed, not applied (fault \"{}\")", line, fault->text));
+          co_return;
+        case fault_action::apply_drop: {
+          const auto applied = handle(sim, req);
+          sim.log(fmt::format("{} -> applied ({}), connection closed without answering (fault \"{}\")", line,
+                              applied.result_int(), fault->text));
+          co_return;
+        }
+        case fault_action::hang: {
+          sim.log(fmt::format("{} -> no answer (fault \"{}\")", line, fault->text));
+          // Wait until the client closes the connection (a read completes with an error) or the idle limit.
+          stream.expires_after(600s);
+          char byte = 0;
+          co_await stream.async_read_some(asio::buffer(&byte, 1), no_throw);
+          co_return;
+        }
+        default:
+          break;
+      }
+    }
+    auto res = handle(sim, req);
+    sim.log(fmt::format("{} -> {}", line, res.result_int()));
+    auto [write_error, written] = co_await http::async_write(stream, res, no_throw);
+    (void)written;
+    if (write_error || !res.keep_alive()) break;
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> accept_loop(simulator& sim, tcp::acceptor& acceptor) {
+  constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
+  for (;;) {
+    auto [error, socket] = co_await acceptor.async_accept(no_throw);
+    if (error == asio::error::operation_aborted) co_return;
+    if (error) continue;
+    asio::co_spawn(acceptor.get_executor(), session(sim, std::move(socket)), asio::detached);
+  }
+}
+
+int usage(int code) {
+  fmt::print(
+      code == 0 ? stdout : stderr,
+      "usage: orchestrator-sim [--address ADDR] [--port N] [--fault RULE]... [--faults FILE] [--quiet]\n"
+      "  RULE: METHOD PATTERN ARRIVALS ACTION, e.g. \"GET /v1/vms 1-2 status 503\"; see faults.hpp\n");
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  simulator sim;
+  std::string address = "127.0.0.1";
+  unsigned short port = 8080;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string_view arg = argv[i];
+      auto value = [&]() -> std::string {
+        if (i + 1 >= argc) throw std::invalid_argument(std::string(arg) + " needs a value");
+        return argv[++i];
+      };
+      if (arg == "--help") return usage(0);
+      if (arg == "--address") {
+        address = value();
+      } else if (arg == "--port") {
+        const auto n = orchestrator_sim::parse_number(value(), "--port", "a port number 0..65535");
+        if (n > 65535) throw std::invalid_argument("--port: expected 0..65535");
+        port = static_cast<unsigned short>(n);
+      } else if (arg == "--fault") {
+        for (auto& rule : orchestrator_sim::parse_faults(value())) sim.faults.push_back(std::move(rule));
+      } else if (arg == "--faults") {
+        const std::string path = value();
+        std::ifstream file(path);
+        if (!file) throw std::invalid_argument("cannot read fault file " + path);
+        std::stringstream text;
+        text << file.rdbuf();
+        for (auto& rule : orchestrator_sim::parse_faults(text.str())) sim.faults.push_back(std::move(rule));
+      } else if (arg == "--quiet") {
+        sim.quiet = true;
+      } else {
+        fmt::print(stderr, "orchestrator-sim: unknown argument \"{}\"\n", arg);
+        return usage(2);
+      }
+    }
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "orchestrator-sim: {}\n", error.what());
+    return 2;
+  }
+
+  asio::io_context io{1};
+  tcp::acceptor acceptor(io);
+  try {
+    const tcp::endpoint endpoint(asio::ip::make_address(address), port);
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen();
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "orchestrator-sim: cannot listen on {} port {}: {}\n", address, port, error.what());
+    return 1;
+  }
+  const auto bound = acceptor.local_endpoint();
+  const std::string host =
+      bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
+  fmt::print("listening on http://{}:{}\n", host, bound.port());
+  std::fflush(stdout);
+  for (const auto& rule : sim.faults) sim.log("fault: " + rule.text);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& error, int signal) {
+    if (error) return;
+    sim.log(fmt::format("signal {}: stopping after {} requests", signal, sim.seen.size()));
+    io.stop();
+  });
+  asio::co_spawn(io, accept_loop(sim, acceptor), asio::detached);
+  io.run();
+  return 0;
+}

@@ -1,0 +1,283 @@
+// vmm-ctl: the VM orchestrator's command-line client, on retryhttp.
+//
+//   vmm-ctl [--config PATH] [--endpoint URL] [--verbose] COMMAND
+//     list | get NAME | create NAME [--cpus N] [--memory-mib N] [--image IMAGE]
+//     start NAME | stop NAME | delete NAME
+//
+// Exit codes: 0 success; 1 the server's final answer was an error status; 2 usage or config error;
+// 3 network failure or retries exhausted; 4 a create failed after it may have been applied; 130 interrupted.
+
+#include <retryhttp/beast_transport.hpp>
+#include <retryhttp/client.hpp>
+#include <vmm/ctl_config.hpp>
+#include <vmm/host_client.hpp>
+#include <vmm/orchestrator_idempotency.hpp>
+
+#include <fmt/format.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <csignal>
+#include <cstdio>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr const char* version = "vmm-ctl 0.1.0 (retryhttp 0.1.0)";
+constexpr const char* usage_text =
+    "usage: vmm-ctl [--config PATH] [--endpoint URL] [--verbose] COMMAND\n"
+    "  list | get NAME | create NAME [--cpus N] [--memory-mib N] [--image IMAGE]\n"
+    "  start NAME | stop NAME | delete NAME\n";
+
+enum exit_code : int {
+  success = 0,
+  server_error = 1,
+  usage_error = 2,
+  network_failure = 3,
+  may_have_been_applied = 4,
+  interrupted = 130,
+};
+
+namespace http = boost::beast::http;
+
+// --verbose: one line per attempt, and one per wait, on stderr. Decorators over the real policies, so the
+// retry loop itself is untouched.
+template <class Inner>
+class verbose_transport {
+ public:
+  using request_type = typename Inner::request_type;
+  using response_type = typename Inner::response_type;
+  verbose_transport(Inner inner, bool enabled, unsigned max_attempts)
+      : inner_(std::move(inner)), enabled_(enabled), max_attempts_(max_attempts) {}
+
+  retryhttp::attempt_outcome<response_type> attempt(const request_type& request,
+                                                    const retryhttp::attempt_context& context) {
+    auto outcome = inner_.attempt(request, context);
+    if (enabled_) {
+      std::string result;
+      if (outcome.has_response())
+        result = retryhttp::detail::status_text(outcome.response().result_int());
+      else
+        result =
+            fmt::format("{} ({})", outcome.failure().message(),
+                        outcome.failure().kind == retryhttp::failure_kind::not_sent ? "nothing was sent"
+                                                                                    : "may have been sent");
+      fmt::print(stderr, "vmm-ctl: attempt {} of {}: {} {} -> {}\n", context.attempt, max_attempts_,
+                 std::string_view(request.method_string()), std::string_view(request.target()), result);
+    }
+    return outcome;
+  }
+
+ private:
+  Inner inner_;
+  bool enabled_;
+  unsigned max_attempts_;
+};
+
+struct verbose_clock : retryhttp::system_clock {
+  bool enabled = false;
+  bool sleep_until(time_point until, std::stop_token stop) const {
+    if (enabled) {
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - now());
+      fmt::print(stderr, "vmm-ctl: waiting {} ms (backoff) before the next attempt\n", wait.count());
+    }
+    return retryhttp::system_clock::sleep_until(until, stop);
+  }
+};
+
+using client_type =
+    retryhttp::basic_client<verbose_transport<retryhttp::beast_transport>, retryhttp::exponential_backoff,
+                            verbose_clock, vmm::orchestrator_idempotency>;
+
+struct arguments {
+  std::optional<std::string> config_path;
+  std::optional<std::string> endpoint;
+  bool verbose = false;
+  std::vector<std::string> positional;
+  vmm::vm_spec spec;
+  bool has_create_options = false;
+};
+
+struct usage_failure {
+  std::string message;
+};
+
+std::int64_t parse_count(std::string_view option, const std::string& text, std::int64_t low,
+                         std::int64_t high) {
+  std::size_t used = 0;
+  long long value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty() || value < low || value > high)
+    throw usage_failure{
+        fmt::format("{}: expected an integer from {} to {}, got \"{}\"", option, low, high, text)};
+  return value;
+}
+
+arguments parse_arguments(int argc, char** argv) {
+  arguments args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw usage_failure{fmt::format("{} needs a value", arg)};
+      return argv[++i];
+    };
+    if (arg == "--config") {
+      args.config_path = value();
+    } else if (arg == "--endpoint") {
+      args.endpoint = value();
+    } else if (arg == "--verbose" || arg == "-v") {
+      args.verbose = true;
+    } else if (arg == "--cpus") {
+      args.spec.cpus = parse_count(arg, value(), 1, 256);
+      args.has_create_options = true;
+    } else if (arg == "--memory-mib") {
+      args.spec.memory_mib = parse_count(arg, value(), 64, 4 * 1024 * 1024);
+      args.has_create_options = true;
+    } else if (arg == "--image") {
+      args.spec.image = value();
+      if (args.spec.image.empty()) throw usage_failure{"--image: expected a non-empty image name"};
+      args.has_create_options = true;
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      throw usage_failure{fmt::format("unknown option \"{}\"", arg)};
+    } else {
+      args.positional.emplace_back(arg);
+    }
+  }
+  if (args.positional.empty()) throw usage_failure{"missing COMMAND"};
+  const std::string& command = args.positional[0];
+  const bool takes_name = command == "get" || command == "create" || command == "start" || command == "stop"
+                          || command == "delete";
+  if (command != "list" && !takes_name) throw usage_failure{fmt::format("unknown command \"{}\"", command)};
+  if (takes_name && args.positional.size() < 2) throw usage_failure{fmt::format("{} needs a NAME", command)};
+  if (args.positional.size() > (takes_name ? 2U : 1U))
+    throw usage_failure{fmt::format("unexpected argument \"{}\"", args.positional.back())};
+  if (args.has_create_options && command != "create")
+    throw usage_failure{"--cpus, --memory-mib and --image go with create"};
+  if (takes_name) args.spec.name = args.positional[1];
+  return args;
+}
+
+// SIGINT and SIGTERM are blocked in every thread and taken by one thread with sigwait, which can then request
+// the stop safely (a signal handler may not run stop callbacks).
+std::stop_source stop_on_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::stop_source source;
+  std::thread([signals, source]() mutable {
+    int received = 0;
+    if (sigwait(&signals, &received) == 0) source.request_stop();
+  }).detach();
+  return source;
+}
+
+template <class T>
+int report(const vmm::call_result<T>& result, const std::string& command, const std::string& name,
+           bool print_body) {
+  using vmm::call_outcome;
+  switch (result.outcome) {
+    case call_outcome::ok:
+      if (print_body) fmt::print("{}\n", result.body);
+      return success;
+    case call_outcome::http_error:
+      fmt::print(stderr, "vmm-ctl: {}\n", result.message);
+      return server_error;
+    case call_outcome::bad_response:
+      fmt::print(stderr, "vmm-ctl: {}\n", result.message);
+      return server_error;
+    case call_outcome::network_error:
+      fmt::print(stderr, "vmm-ctl: {}\n", result.message);
+      return network_failure;
+    case call_outcome::may_have_been_applied:
+      fmt::print(stderr, "vmm-ctl: {}\n", result.message);
+      if (command == "create")
+        fmt::print(stderr, "vmm-ctl: the VM \"{}\" may exist now; check with: vmm-ctl get {}\n", name, name);
+      return may_have_been_applied;
+    case call_outcome::canceled:
+      fmt::print(stderr, "vmm-ctl: interrupted: {}\n", result.message);
+      return interrupted;
+    case call_outcome::bad_argument:
+      fmt::print(stderr, "vmm-ctl: {}\n", result.message);
+      return usage_error;
+  }
+  return network_failure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      fmt::print("{}", usage_text);
+      return success;
+    }
+    if (arg == "--version") {
+      fmt::print("{}\n", version);
+      return success;
+    }
+  }
+  arguments args;
+  try {
+    args = parse_arguments(argc, argv);
+  } catch (const usage_failure& failure) {
+    fmt::print(stderr, "vmm-ctl: {}\n{}", failure.message, usage_text);
+    return usage_error;
+  }
+
+  vmm::ctl_config config;
+  try {
+    config = vmm::load_ctl_config(args.config_path);
+    if (args.endpoint) {
+      config.endpoint = *args.endpoint;
+      (void)retryhttp::http_endpoint::parse(config.endpoint);
+    }
+  } catch (const retryhttp::config_error& error) {
+    fmt::print(stderr, "vmm-ctl: bad config: {}\n", error.what());
+    return usage_error;
+  } catch (const std::invalid_argument& error) {
+    fmt::print(stderr, "vmm-ctl: --endpoint: {}\n", error.what());
+    return usage_error;
+  }
+
+  std::stop_source stop = stop_on_signals();
+  verbose_clock clock;
+  clock.enabled = args.verbose;
+  if (args.verbose)
+    fmt::print(stderr,
+               "vmm-ctl: endpoint {}, config {}, max_retries {}, base {} ms, max {} ms, timeout {} ms\n",
+               config.endpoint, config.source, config.retry.max_retries, config.retry.base_delay.count(),
+               config.retry.max_delay.count(), config.timeout.count());
+  client_type client{
+      config.retry,
+      verbose_transport<retryhttp::beast_transport>{retryhttp::beast_transport{config.endpoint}, args.verbose,
+                                                    config.retry.max_retries + 1},
+      retryhttp::exponential_backoff{}, clock, vmm::orchestrator_idempotency{}};
+  vmm::host_client<client_type> host{std::move(client)};
+
+  const std::string& command = args.positional[0];
+  const std::string& name = args.spec.name;
+  const auto token = stop.get_token();
+  int code = success;
+  if (command == "list") code = report(host.list_vms(token), command, name, true);
+  if (command == "get") code = report(host.get_vm(name, token), command, name, true);
+  if (command == "create") code = report(host.create_vm(args.spec, token), command, name, true);
+  if (command == "start") code = report(host.start_vm(name, token), command, name, true);
+  if (command == "stop") code = report(host.stop_vm(name, token), command, name, true);
+  if (command == "delete") code = report(host.delete_vm(name, token), command, name, false);
+  // A signal that arrived while the last attempt was being answered still means "interrupted".
+  if (stop.stop_requested() && code != success && code != may_have_been_applied) code = interrupted;
+  std::fflush(stdout);
+  return code;
+}
