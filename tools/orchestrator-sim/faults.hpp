@@ -31,7 +31,7 @@
 
 namespace orchestrator_sim {
 
-enum class fault_action { status, delay, drop, apply_drop, hang, close_connection };
+enum class fault_action { status, delay, drop, apply_drop, hang, answer_close, close_connection };
 
 struct fault_rule {
   std::string text;  // as written, for the log
@@ -149,9 +149,11 @@ inline fault_rule parse_fault(const std::string& line) {
     rule.action = fault_action::apply_drop;
   } else if (action == "hang") {
     rule.action = fault_action::hang;
+  } else if (action == "answer-close") {
+    rule.action = fault_action::answer_close;
   } else {
     throw std::invalid_argument("fault \"" + line + "\": unknown action \"" + action
-                                + "\"; expected status, delay, drop, apply-drop or hang");
+                                + "\"; expected status, delay, drop, apply-drop, hang or answer-close");
   }
   if (words.size() != expected_words)
     throw std::invalid_argument("fault \"" + line + "\": unexpected text after the action");

@@ -312,10 +312,13 @@ asio::awaitable<void> session(simulator& sim, tcp::socket socket) {
       }
     }
     auto res = handle(sim, req);
-    sim.log(fmt::format("{} -> {}", line, res.result_int()));
+    const bool close_after = fault && fault->action == fault_action::answer_close;
+    sim.log(
+        fmt::format("{} -> {}{}", line, res.result_int(),
+                    close_after ? fmt::format(", then connection closed (fault \"{}\")", fault->text) : ""));
     auto [write_error, written] = co_await http::async_write(stream, res, no_throw);
     (void)written;
-    if (write_error || !res.keep_alive()) break;
+    if (write_error || !res.keep_alive() || close_after) break;
   }
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);

@@ -1,0 +1,334 @@
+// Integration tests over loopback: orchestrator-sim on a free port, and host_client or vmm-ctl against its
+// scripted faults. Real time, so they assert outcomes and the exact number of requests the server saw, with
+// only generous upper bounds on time. Every loop and wait is bounded.
+
+#include <retryhttp/beast_transport.hpp>
+
+#include <retryhttp/client.hpp>
+#include <vmm/host_client.hpp>
+#include <vmm/orchestrator_idempotency.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/json/parse.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "process.hpp"
+
+using namespace std::chrono_literals;
+namespace http = boost::beast::http;
+
+namespace {
+
+class simulator {
+ public:
+  explicit simulator(std::vector<std::string> faults = {}, std::string address = "127.0.0.1") {
+    std::vector<std::string> args{"--port", "0", "--address", address};
+    for (auto& fault : faults) {
+      args.push_back("--fault");
+      args.push_back(fault);
+    }
+    process_ = std::make_unique<it::process>(it::env_or_fail("ORCHESTRATOR_SIM"), args);
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < until) {
+      const std::string out = process_->out();
+      const auto at = out.find("listening on ");
+      if (at != std::string::npos && out.find('\n', at) != std::string::npos) {
+        url_ = out.substr(at + 13, out.find('\n', at) - at - 13);
+        return;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    throw std::runtime_error("orchestrator-sim did not start: " + process_->err());
+  }
+  ~simulator() {
+    process_->signal(SIGTERM);
+    (void)process_->wait_for(5s);
+  }
+
+  const std::string& url() const { return url_; }
+
+  /// The API requests the simulator has seen, as "METHOD target".
+  std::vector<std::string> requests() const {
+    retryhttp::beast_transport transport{url_};
+    const auto outcome = transport.attempt({http::verb::get, "/_sim/requests", 11}, {{}, 5s, 1});
+    REQUIRE(outcome.has_response());
+    const auto value = boost::json::parse(outcome.response().body());
+    std::vector<std::string> seen;
+    for (const auto& entry : value.at("requests").as_array())
+      seen.push_back(std::string(entry.at("method").as_string()) + " "
+                     + std::string(entry.at("target").as_string()));
+    return seen;
+  }
+  std::size_t count(const std::string& request_line) const {
+    std::size_t n = 0;
+    for (const auto& seen : requests()) n += seen == request_line ? 1 : 0;
+    return n;
+  }
+  std::string log() const { return process_->err(); }
+
+ private:
+  std::unique_ptr<it::process> process_;
+  std::string url_;
+};
+
+using orchestrator_client =
+    retryhttp::basic_client<retryhttp::beast_transport, retryhttp::exponential_backoff,
+                            retryhttp::system_clock, vmm::orchestrator_idempotency>;
+
+/// A host_client with short delays, so the tests spend little real time in backoff.
+vmm::host_client<orchestrator_client> fast_host(const std::string& url,
+                                                std::chrono::milliseconds timeout = 2s) {
+  retryhttp::retry_config config;
+  config.base_delay = 10ms;
+  config.max_delay = 50ms;
+  config.attempt_timeout = timeout;
+  return vmm::host_client<orchestrator_client>{orchestrator_client{
+      config, retryhttp::beast_transport{url}, retryhttp::exponential_backoff{1}, {}, {}}};
+}
+
+std::string write_config(const std::string& name, const std::string& json) {
+  const auto path = it::scratch_dir() / name;
+  std::ofstream(path) << json;
+  return path.string();
+}
+
+struct ctl_run {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+ctl_run vmm_ctl(const std::vector<std::string>& args, std::chrono::milliseconds limit = 30s) {
+  it::process ctl(it::env_or_fail("VMM_CTL"), args,
+                  {"VMM_CTL_CONFIG=", "XDG_CONFIG_HOME=/nonexistent", "HOME=/nonexistent"});
+  const auto code = ctl.wait_for(limit);
+  REQUIRE(code.has_value());
+  return {*code, ctl.out(), ctl.err()};
+}
+
+std::string fast_config() {
+  return write_config("fast.json",
+                      R"({"timeout_ms": 2000, "retry": {"base_delay_ms": 10, "max_delay_ms": 50}})");
+}
+
+}  // namespace
+
+TEST_CASE("503, 503, 200 on list gives 3 requests and the list", "[integration]") {
+  simulator sim({"GET /v1/vms 1-2 status 503"});
+  auto host = fast_host(sim.url());
+  const auto result = host.list_vms();
+  REQUIRE(result.ok());
+  CHECK(result.value->empty());
+  CHECK(result.attempts == 3);
+  CHECK(sim.count("GET /v1/vms") == 3);
+}
+
+TEST_CASE("a 500 is answered once, never retried", "[integration]") {
+  simulator sim({"GET /v1/vms * status 500"});
+  auto host = fast_host(sim.url());
+  const auto result = host.list_vms();
+  CHECK(result.outcome == vmm::call_outcome::http_error);
+  CHECK(result.status == 500);
+  CHECK(sim.count("GET /v1/vms") == 1);
+}
+
+TEST_CASE("a 404 is answered once, with the server's message", "[integration]") {
+  simulator sim;
+  auto host = fast_host(sim.url());
+  const auto result = host.get_vm("nope");
+  CHECK(result.outcome == vmm::call_outcome::http_error);
+  CHECK(result.status == 404);
+  CHECK(result.message.find("no VM named \"nope\"") != std::string::npos);
+  CHECK(sim.requests().size() == 1);
+}
+
+TEST_CASE("keep-alive: many calls share one connection", "[integration]") {
+  simulator sim;
+  auto host = fast_host(sim.url());
+  for (int i = 0; i < 5; ++i) REQUIRE(host.list_vms().ok());
+  CHECK(host.client().transport().connections_opened() == 1);
+  CHECK(sim.requests().size() == 5);
+}
+
+TEST_CASE("a kept-alive connection the server closed is replaced before anything is sent", "[integration]") {
+  // The server answers the list, then closes the idle connection without saying so. The create that follows
+  // must notice the dead connection before writing, open a new one and succeed: one POST, no ambiguity.
+  simulator sim({"GET /v1/vms 1 answer-close"});
+  auto host = fast_host(sim.url());
+  REQUIRE(host.list_vms().ok());
+  std::this_thread::sleep_for(50ms);  // let the server's FIN arrive
+  const auto created = host.create_vm({"web-1"});
+  CAPTURE(created.message);
+  REQUIRE(created.ok());
+  CHECK(created.attempts == 1);
+  CHECK(host.client().transport().connections_opened() == 2);
+  CHECK(sim.count("POST /v1/vms") == 1);
+}
+
+TEST_CASE("a dropped GET is retried on a new connection", "[integration]") {
+  simulator sim({"GET /v1/vms 1 drop"});
+  auto host = fast_host(sim.url());
+  const auto result = host.list_vms();
+  REQUIRE(result.ok());
+  CHECK(result.attempts == 2);
+  CHECK(host.client().transport().connections_opened() == 2);
+  CHECK(sim.count("GET /v1/vms") == 2);
+}
+
+TEST_CASE("IPv6 loopback works", "[integration]") {
+  std::unique_ptr<simulator> sim;
+  try {
+    sim = std::make_unique<simulator>(std::vector<std::string>{}, "::1");
+  } catch (const std::exception& error) {
+    WARN("no IPv6 loopback here: " << error.what());
+    return;
+  }
+  CHECK(sim->url().find("[::1]") != std::string::npos);
+  auto host = fast_host(sim->url());
+  CHECK(host.list_vms().ok());
+}
+
+TEST_CASE("create with a lost response: exactly one VM, one POST, exit 4 with advice",
+          "[integration][vmm-ctl]") {
+  simulator sim({"POST /v1/vms 1 apply-drop"});
+  const auto run = vmm_ctl({"--config", fast_config(), "--endpoint", sim.url(), "create", "web-1"});
+  CHECK(run.code == 4);
+  CHECK(run.err.find("may exist") != std::string::npos);
+  CHECK(run.err.find("vmm-ctl get web-1") != std::string::npos);
+  CHECK(sim.count("POST /v1/vms") == 1);
+  auto host = fast_host(sim.url());
+  const auto list = host.list_vms();
+  REQUIRE(list.ok());
+  REQUIRE(list.value->size() == 1);
+  CHECK(list.value->at(0).name == "web-1");
+}
+
+TEST_CASE("start after a dropped connection is retried", "[integration][vmm-ctl]") {
+  simulator sim({"POST /v1/vms/{name}/start 1 drop"});
+  auto host = fast_host(sim.url());
+  REQUIRE(host.create_vm({"web-1"}).ok());
+  const auto run = vmm_ctl({"--config", fast_config(), "--endpoint", sim.url(), "start", "web-1"});
+  CHECK(run.code == 0);
+  CHECK(run.out.find("\"running\"") != std::string::npos);
+  CHECK(sim.count("POST /v1/vms/web-1/start") == 2);
+}
+
+TEST_CASE("a server that never answers: the attempt times out and a GET retries it", "[integration]") {
+  simulator sim({"GET /v1/vms 1 hang"});
+  auto host = fast_host(sim.url(), 300ms);
+  const auto start = std::chrono::steady_clock::now();
+  const auto result = host.list_vms();
+  CHECK(result.ok());
+  CHECK(result.attempts == 2);
+  CHECK(sim.count("GET /v1/vms") == 2);
+  CHECK(std::chrono::steady_clock::now() - start < 10s);
+}
+
+TEST_CASE("a create that never gets an answer is not retried", "[integration]") {
+  simulator sim({"POST /v1/vms 1 hang"});
+  auto host = fast_host(sim.url(), 300ms);
+  const auto result = host.create_vm({"web-1"});
+  CHECK(result.outcome == vmm::call_outcome::may_have_been_applied);
+  CHECK(sim.count("POST /v1/vms") == 1);
+}
+
+TEST_CASE("a refused connection: GET is retried then exhausted (exit 3); create is not retried",
+          "[integration]") {
+  // A port that was free a moment ago and has no listener.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor probe(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = probe.local_endpoint().port();
+  probe.close();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  const auto list = vmm_ctl({"--config", fast_config(), "--endpoint", url, "--verbose", "list"});
+  CHECK(list.code == 3);
+  CHECK(list.err.find("attempt 4 of 4") != std::string::npos);
+  CHECK(list.err.find("request failed after 3 retries") != std::string::npos);
+  const auto create = vmm_ctl({"--config", fast_config(), "--endpoint", url, "--verbose", "create", "web-1"});
+  CHECK(create.code == 3);
+  CHECK(create.err.find("attempt 2 of 4") == std::string::npos);
+  CHECK(create.err.find("nothing was applied") != std::string::npos);
+}
+
+TEST_CASE("SIGINT during a 5 s wait ends vmm-ctl with 130 and no further request", "[integration][vmm-ctl]") {
+  simulator sim({"GET /v1/vms * status 503"});
+  const auto config = write_config(
+      "slow.json", R"({"timeout_ms": 2000, "retry": {"base_delay_ms": 5000, "max_delay_ms": 10000}})");
+  it::process ctl(it::env_or_fail("VMM_CTL"),
+                  {"--config", config, "--endpoint", sim.url(), "--verbose", "list"});
+  // Wait (bounded) until the first attempt was answered and vmm-ctl is in its backoff.
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (ctl.err().find("waiting") == std::string::npos && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(ctl.err().find("waiting") != std::string::npos);
+  const auto interrupted_at = std::chrono::steady_clock::now();
+  ctl.signal(SIGINT);
+  const auto code = ctl.wait_for(4s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 130);
+  CHECK(std::chrono::steady_clock::now() - interrupted_at < 3s);  // far less than the 5 s wait
+  CHECK(ctl.err().find("interrupted") != std::string::npos);
+  CHECK(sim.count("GET /v1/vms") == 1);
+}
+
+TEST_CASE("SIGTERM during a request in flight ends vmm-ctl with 130 at once", "[integration][vmm-ctl]") {
+  simulator sim({"GET /v1/vms * hang"});
+  const auto config = write_config("long.json", R"({"timeout_ms": 60000})");
+  it::process ctl(it::env_or_fail("VMM_CTL"), {"--config", config, "--endpoint", sim.url(), "list"});
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (sim.count("GET /v1/vms") == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE(sim.count("GET /v1/vms") == 1);
+  ctl.signal(SIGTERM);
+  const auto code = ctl.wait_for(4s);
+  REQUIRE(code.has_value());
+  CHECK(*code == 130);
+  CHECK(sim.count("GET /v1/vms") == 1);
+}
+
+TEST_CASE("vmm-ctl: bad arguments and bad config are exit 2 and send nothing", "[integration][vmm-ctl]") {
+  simulator sim;
+  const auto bad_config = write_config("bad.json", R"({"retry": {"max_retries": "three"}})");
+  const std::vector<std::vector<std::string>> cases{
+      {"--endpoint", sim.url(), "frobnicate"},
+      {"--endpoint", sim.url(), "get"},
+      {"--endpoint", sim.url(), "create", "web-1", "--cpus", "abc"},
+      {"--endpoint", sim.url(), "list", "--cpus", "2"},
+      {"--endpoint", "ftp://127.0.0.1:1", "list"},
+      {"--config", bad_config, "--endpoint", sim.url(), "list"},
+      {"--config", "/nonexistent/config.json", "list"},
+      {"--endpoint", sim.url(), "get", "../x"},
+  };
+  for (const auto& args : cases) {
+    const auto run = vmm_ctl(args);
+    CAPTURE(args, run.err);
+    CHECK(run.code == 2);
+    CHECK_FALSE(run.err.empty());
+  }
+  CHECK(vmm_ctl({"--config", bad_config, "list"}).err.find("retry.max_retries") != std::string::npos);
+  CHECK(sim.requests().empty());
+  CHECK(vmm_ctl({"--help"}).code == 0);
+  CHECK(vmm_ctl({"--version"}).out.find("vmm-ctl") != std::string::npos);
+}
+
+TEST_CASE("vmm-ctl: a full session prints the server's JSON and exits 0", "[integration][vmm-ctl]") {
+  simulator sim;
+  const auto config = fast_config();
+  CHECK(vmm_ctl({"--config", config, "--endpoint", sim.url(), "create", "web-1", "--cpus", "2"}).code == 0);
+  const auto get = vmm_ctl({"--config", config, "--endpoint", sim.url(), "get", "web-1"});
+  CHECK(get.code == 0);
+  CHECK(boost::json::parse(get.out).at("cpus").as_int64() == 2);
+  CHECK(vmm_ctl({"--config", config, "--endpoint", sim.url(), "stop", "web-1"}).code == 0);
+  const auto removed = vmm_ctl({"--config", config, "--endpoint", sim.url(), "delete", "web-1"});
+  CHECK(removed.code == 0);
+  CHECK(removed.out.empty());
+  CHECK(vmm_ctl({"--config", config, "--endpoint", sim.url(), "delete", "web-1"}).code == 1);
+}

@@ -1,0 +1,177 @@
+#include <retryhttp/beast_transport.hpp>
+
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+// URL parsing, and how raw replies from a broken server on loopback are classified. A canned server accepts
+// one connection, reads the request head, writes fixed bytes and closes: bounded, on 127.0.0.1 only.
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using retryhttp::beast_transport;
+using retryhttp::failure_kind;
+using retryhttp::http_endpoint;
+
+namespace {
+
+class canned_server {
+ public:
+  explicit canned_server(std::string reply, bool hold_open = false)
+      : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this, reply = std::move(reply), hold_open] {
+      boost::system::error_code ec;
+      asio::ip::tcp::socket socket(io_);
+      acceptor_.accept(socket, ec);
+      if (ec) return;
+      asio::streambuf head;
+      asio::read_until(socket, head, "\r\n\r\n", ec);
+      asio::write(socket, asio::buffer(reply), ec);
+      if (hold_open) {
+        char byte = 0;
+        socket.read_some(asio::buffer(&byte, 1), ec);  // until the client closes
+      }
+      socket.close(ec);
+    });
+  }
+  ~canned_server() {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  unsigned short port_ = 0;
+  std::thread thread_;
+};
+
+retryhttp::attempt_outcome<beast_transport::response_type> get(beast_transport& transport,
+                                                               std::chrono::nanoseconds timeout = 5s) {
+  return transport.attempt({http::verb::get, "/v1/vms", 11}, {{}, timeout, 1});
+}
+
+}  // namespace
+
+TEST_CASE("endpoint URLs: http with host and port, IPv4 and IPv6", "[beast_transport]") {
+  const auto v4 = http_endpoint::parse("http://127.0.0.1:8080");
+  CHECK(v4.host == "127.0.0.1");
+  CHECK(v4.port == "8080");
+  CHECK(v4.host_header == "127.0.0.1:8080");
+  const auto v6 = http_endpoint::parse("http://[::1]:9000/");
+  CHECK(v6.host == "::1");
+  CHECK(v6.port == "9000");
+  CHECK(v6.host_header == "[::1]:9000");
+  const auto named = http_endpoint::parse("http://orchestrator.local");
+  CHECK(named.port == "80");
+  CHECK(named.host_header == "orchestrator.local");
+}
+
+TEST_CASE("a bad endpoint URL is a clear error", "[beast_transport]") {
+  using row = std::tuple<std::string, std::string>;
+  const auto [url, words] = GENERATE(table<std::string, std::string>({
+      row{"https://127.0.0.1:8443", "only http:// is supported"},
+      row{"ftp://host", "only http:// is supported"},
+      row{"127.0.0.1:8080", "is not a URL"},
+      row{"not a url", "is not a URL"},
+      row{"http://", "has no host"},
+      row{"http://host:8080/api", "must not have a path"},
+      row{"http://host:8080?x=1", "must not have a path"},
+      row{"http://user@host:8080", "user info"},
+  }));
+  CAPTURE(url);
+  REQUIRE_THROWS_AS(beast_transport{url}, std::invalid_argument);
+  try {
+    beast_transport transport{url};
+  } catch (const std::invalid_argument& error) {
+    CHECK_THAT(error.what(), Catch::Contains(words));
+  }
+}
+
+TEST_CASE("a complete response is delivered, with Host and User-Agent sent", "[beast_transport]") {
+  canned_server server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+  beast_transport transport{server.url()};
+  auto outcome = get(transport);
+  REQUIRE(outcome.has_response());
+  CHECK(outcome.response().body() == "ok");
+}
+
+TEST_CASE("broken replies are ambiguous failures with a clear message, never a crash or a hang",
+          "[beast_transport]") {
+  using row = std::tuple<std::string, std::string>;
+  const auto [reply, words] = GENERATE(table<std::string, std::string>({
+      row{"SSH-2.0-OpenSSH_9.2\r\n\r\n", "not valid HTTP"},
+      row{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part", "cut off"},
+      row{"", "closed the connection without answering"},
+      row{"HTTP/1.1 200 OK\r\nContent-Length: 9999999999\r\n\r\n", "larger than the limit"},
+  }));
+  CAPTURE(reply);
+  canned_server server(reply);
+  beast_transport transport{server.url()};
+  auto outcome = get(transport);
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::ambiguous);
+  CHECK_THAT(outcome.failure().message(), Catch::Contains(words));
+}
+
+TEST_CASE("the body limit is configurable", "[beast_transport]") {
+  canned_server server("HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n01234567890123456789");
+  retryhttp::beast_transport_options options;
+  options.body_limit = 10;
+  beast_transport transport{server.url(), options};
+  auto outcome = get(transport);
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK_THAT(outcome.failure().message(), Catch::Contains("larger than the limit of 10 bytes"));
+}
+
+TEST_CASE("a server that never answers times out within the attempt's timeout", "[beast_transport]") {
+  canned_server server("", true);
+  beast_transport transport{server.url()};
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = get(transport, 200ms);
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::ambiguous);
+  CHECK(outcome.failure().code == boost::system::errc::timed_out);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
+TEST_CASE("a refused connection is not_sent", "[beast_transport]") {
+  asio::io_context io;
+  asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = probe.local_endpoint().port();
+  probe.close();
+  beast_transport transport{"http://127.0.0.1:" + std::to_string(port)};
+  auto outcome = get(transport);
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::not_sent);
+  CHECK(outcome.failure().code == asio::error::connection_refused);
+}
+
+TEST_CASE("a stop requested during a request in flight cancels it at once", "[beast_transport]") {
+  canned_server server("", true);
+  beast_transport transport{server.url()};
+  std::stop_source source;
+  std::thread stopper([&] {
+    // The stop comes from another thread while the attempt waits for its response.
+    asio::io_context io;
+    asio::steady_timer timer(io, 100ms);
+    timer.wait();
+    source.request_stop();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = transport.attempt({http::verb::get, "/", 11}, {source.get_token(), 30s, 1});
+  stopper.join();
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::ambiguous);
+  CHECK(outcome.failure().code == boost::system::errc::operation_canceled);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+}

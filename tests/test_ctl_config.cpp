@@ -1,0 +1,79 @@
+#include <vmm/ctl_config.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+using namespace std::chrono_literals;
+using retryhttp::config_error;
+
+TEST_CASE("the vmm-ctl config: defaults, every key, and the retry object", "[ctl_config]") {
+  const auto defaults = vmm::parse_ctl_config("{}");
+  CHECK(defaults.endpoint == "http://127.0.0.1:8080");
+  CHECK(defaults.timeout == 10s);
+  CHECK(defaults.retry.attempt_timeout == 10s);
+  CHECK(defaults.retry.max_retries == 3);
+  const auto config = vmm::parse_ctl_config(
+      R"({"endpoint": "http://[::1]:9000", "timeout_ms": 2500, "retry": {"max_retries": 5, "base_delay_ms": 100}})");
+  CHECK(config.endpoint == "http://[::1]:9000");
+  CHECK(config.retry.attempt_timeout == 2500ms);
+  CHECK(config.retry.max_retries == 5);
+  CHECK(config.retry.base_delay == 100ms);
+}
+
+TEST_CASE("a bad vmm-ctl config names the key", "[ctl_config]") {
+  using row = std::tuple<std::string, std::string>;
+  const auto [json, key] = GENERATE(table<std::string, std::string>({
+      row{R"({"endpoint": 8080})", "endpoint"},
+      row{R"({"endpoint": "https://x"})", "endpoint"},
+      row{R"({"timeout_ms": 0})", "timeout_ms"},
+      row{R"({"timeout_ms": "10s"})", "timeout_ms"},
+      row{R"({"retries": {}})", "retries"},
+      row{R"({"retry": {"max_retries": -1}})", "retry.max_retries"},
+      row{R"({"retry": {"attempt_timeout_ms": 5}})", "retry.attempt_timeout_ms"},
+      row{R"({"endpoint": "http://a", "endpoint": "http://b"})", "endpoint"},
+      row{R"(nope)", ""},
+  }));
+  CAPTURE(json);
+  try {
+    (void)vmm::parse_ctl_config(json);
+    FAIL("accepted");
+  } catch (const config_error& error) {
+    CHECK(error.key_path() == key);
+  }
+}
+
+TEST_CASE("config file precedence: --config, $VMM_CTL_CONFIG, XDG, ~/.config, defaults", "[ctl_config]") {
+  const auto dir = std::filesystem::temp_directory_path() / "retryhttp-ctl-config-test";
+  std::filesystem::create_directories(dir / "xdg" / "vmm-ctl");
+  std::filesystem::create_directories(dir / "home" / ".config" / "vmm-ctl");
+  std::ofstream(dir / "explicit.json") << R"({"timeout_ms": 1})";
+  std::ofstream(dir / "env.json") << R"({"timeout_ms": 2})";
+  std::ofstream(dir / "xdg" / "vmm-ctl" / "config.json") << R"({"timeout_ms": 3})";
+  std::ofstream(dir / "home" / ".config" / "vmm-ctl" / "config.json") << R"({"timeout_ms": 4})";
+  ::setenv("VMM_CTL_CONFIG", (dir / "env.json").c_str(), 1);
+  ::setenv("XDG_CONFIG_HOME", (dir / "xdg").c_str(), 1);
+  ::setenv("HOME", (dir / "home").c_str(), 1);
+  CHECK(vmm::load_ctl_config((dir / "explicit.json").string()).timeout == 1ms);
+  CHECK(vmm::load_ctl_config(std::nullopt).timeout == 2ms);
+  ::unsetenv("VMM_CTL_CONFIG");
+  CHECK(vmm::load_ctl_config(std::nullopt).timeout == 3ms);
+  ::setenv("XDG_CONFIG_HOME", (dir / "nothing-here").c_str(), 1);
+  const auto from_home = vmm::load_ctl_config(std::nullopt);
+  CHECK(from_home.timeout == 4ms);
+  CHECK(from_home.source == (dir / "home" / ".config" / "vmm-ctl" / "config.json").string());
+  ::setenv("HOME", (dir / "nobody").c_str(), 1);
+  CHECK(vmm::load_ctl_config(std::nullopt).source == "built-in defaults");
+  CHECK_THROWS_AS(vmm::load_ctl_config((dir / "missing.json").string()), config_error);
+  std::ofstream(dir / "bad.json") << R"({"retry": {"max_retries": true}})";
+  try {
+    (void)vmm::load_ctl_config((dir / "bad.json").string());
+    FAIL("accepted");
+  } catch (const config_error& error) {
+    CHECK_THAT(error.what(), Catch::Contains("bad.json"));
+    CHECK(error.key_path() == "retry.max_retries");
+  }
+  std::filesystem::remove_all(dir);
+}
