@@ -1,5 +1,6 @@
 #include <retryhttp/beast_transport.hpp>
 
+#include <boost/asio/buffers_iterator.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
@@ -32,7 +33,8 @@ class canned_server {
       acceptor_.accept(socket, ec);
       if (ec) return;
       asio::streambuf head;
-      asio::read_until(socket, head, "\r\n\r\n", ec);
+      const auto size = asio::read_until(socket, head, "\r\n\r\n", ec);
+      received_head_ = std::string(asio::buffers_begin(head.data()), asio::buffers_begin(head.data()) + size);
       asio::write(socket, asio::buffer(reply), ec);
       if (hold_open) {
         char byte = 0;
@@ -44,14 +46,22 @@ class canned_server {
   ~canned_server() {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  unsigned short port() const { return port_; }
+  /// The request line and fields the server received. Waits for the server thread to finish (it does once it
+  /// has replied), so the read is ordered after its write.
+  const std::string& received_head() {
+    if (thread_.joinable()) thread_.join();
+    return received_head_;
+  }
 
  private:
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;
+  std::string received_head_;
   std::thread thread_;
 };
 
@@ -97,12 +107,30 @@ TEST_CASE("a bad endpoint URL is a clear error", "[beast_transport]") {
   }
 }
 
-TEST_CASE("a complete response is delivered, with Host and User-Agent sent", "[beast_transport]") {
-  canned_server server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-  beast_transport transport{server.url()};
-  auto outcome = get(transport);
-  REQUIRE(outcome.has_response());
-  CHECK(outcome.response().body() == "ok");
+TEST_CASE("a complete response is delivered, with Host, User-Agent and Content-Length sent",
+          "[beast_transport]") {
+  SECTION("a GET") {
+    canned_server server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    beast_transport transport{server.url()};
+    auto outcome = get(transport);
+    REQUIRE(outcome.has_response());
+    CHECK(outcome.response().body() == "ok");
+    CHECK_THAT(server.received_head(), Catch::StartsWith("GET /v1/vms HTTP/1.1\r\n"));
+    CHECK_THAT(server.received_head(),
+               Catch::Contains("Host: 127.0.0.1:" + std::to_string(server.port()) + "\r\n"));
+    CHECK_THAT(server.received_head(), Catch::Contains("User-Agent: retryhttp/0.1\r\n"));
+  }
+  SECTION("a POST whose body has no Content-Length yet, and a caller's own User-Agent") {
+    canned_server server("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    beast_transport transport{server.url()};
+    beast_transport::request_type post{http::verb::post, "/v1/vms", 11, R"({"name":"a"})"};
+    post.set(http::field::user_agent, "mine/1");
+    auto outcome = transport.attempt(post, {{}, 5s, 1});
+    REQUIRE(outcome.has_response());
+    CHECK(outcome.response().result_int() == 201);
+    CHECK_THAT(server.received_head(), Catch::Contains("Content-Length: 12\r\n"));
+    CHECK_THAT(server.received_head(), Catch::Contains("User-Agent: mine/1\r\n"));
+  }
 }
 
 TEST_CASE("broken replies are ambiguous failures with a clear message, never a crash or a hang",
