@@ -191,8 +191,6 @@ int report(const vmm::call_result<T>& result, const std::string& command, const 
       if (print_body) fmt::print("{}\n", result.body);
       return success;
     case call_outcome::http_error:
-      fmt::print(stderr, "vmm-ctl: {}\n", result.message);
-      return server_error;
     case call_outcome::bad_response:
       fmt::print(stderr, "vmm-ctl: {}\n", result.message);
       return server_error;
