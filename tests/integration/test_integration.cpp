@@ -332,3 +332,26 @@ TEST_CASE("vmm-ctl: a full session prints the server's JSON and exits 0", "[inte
   CHECK(removed.out.empty());
   CHECK(vmm_ctl({"--config", config, "--endpoint", sim.url(), "delete", "web-1"}).code == 1);
 }
+
+TEST_CASE("orchestrator-sim: 400 for a malformed body, 413 for an oversized one, clean stop",
+          "[integration][sim]") {
+  auto sim = std::make_unique<simulator>(std::vector<std::string>{"connection 1 close"});
+  retryhttp::beast_transport transport{sim->url()};
+  // The first connection is closed before anything is read: nothing was processed, and a new one serves.
+  auto first = transport.attempt({http::verb::get, "/v1/vms", 11}, {{}, 5s, 1});
+  CHECK_FALSE(first.has_response());
+  auto malformed = transport.attempt({http::verb::post, "/v1/vms", 11, "{not json"}, {{}, 5s, 2});
+  REQUIRE(malformed.has_response());
+  CHECK(malformed.response().result_int() == 400);
+  auto wrong_type =
+      transport.attempt({http::verb::post, "/v1/vms", 11, R"({"name":"a","cpus":"two"})"}, {{}, 5s, 3});
+  REQUIRE(wrong_type.has_response());
+  CHECK(wrong_type.response().result_int() == 400);
+  CHECK_THAT(wrong_type.response().body(), Catch::Contains("cpus"));
+  auto oversized =
+      transport.attempt({http::verb::post, "/v1/vms", 11, std::string(2 * 1024 * 1024, 'x')}, {{}, 5s, 4});
+  REQUIRE(oversized.has_response());
+  CHECK(oversized.response().result_int() == 413);
+  CHECK(sim->requests().size() == 2);  // the two 400s; the 413 body was never read as a request
+  sim.reset();                         // SIGTERM; the destructor waits for a clean exit
+}

@@ -250,7 +250,19 @@ asio::awaitable<void> session(simulator& sim, tcp::socket socket) {
       res.keep_alive(false);
       sim.log("413 for an oversized body");
       co_await http::async_write(stream, res, no_throw);
-      break;
+      // Read and discard the rest of the body (bounded) before closing: closing with unread data would reset
+      // the connection, and the client would lose the 413 it has not read yet.
+      beast::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream.expires_after(5s);
+      std::size_t drained = 0;
+      static char sink[16 * 1024];
+      while (drained < 64 * max_request_body) {
+        auto [drain_error, n] = co_await stream.async_read_some(asio::buffer(sink), no_throw);
+        if (drain_error) break;
+        drained += n;
+      }
+      co_return;
     }
     if (read_error) break;
     request req = parser.release();
