@@ -1,21 +1,26 @@
 #ifndef RETRYHTTP_CLIENT_HPP
 #define RETRYHTTP_CLIENT_HPP
 
-// basic_client: composes a Transport, a Backoff, a Clock and an Idempotency policy at compile time and drives
-// the retry loop: attempt, classify, decide, wait, repeat. The rules live in decide() (decision.hpp) and the
+// basic_client: composes a Transport, a Backoff, a Clock and an Idempotency policy (and, optionally, an Observer)
+// at compile time and drives the retry loop: attempt, classify, decide, wait, repeat. The rules live in decide() (decision.hpp) and the
 // per-call state in detail::call_state; this driver only sequences them, so async_send can reuse both.
 
 #include <retryhttp/backoff.hpp>
+#include <retryhttp/budget.hpp>
 #include <retryhttp/clock.hpp>
 #include <retryhttp/config.hpp>
 #include <retryhttp/decision.hpp>
 #include <retryhttp/detail/call_state.hpp>
+#include <retryhttp/detail/retry_after.hpp>
 #include <retryhttp/error.hpp>
 #include <retryhttp/idempotency.hpp>
+#include <retryhttp/idempotency_key.hpp>
+#include <retryhttp/observer.hpp>
 #include <retryhttp/send_result.hpp>
 #include <retryhttp/transport.hpp>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -23,19 +28,26 @@
 
 namespace retryhttp {
 
-template <class T, class B = exponential_backoff, class C = system_clock, class I = method_idempotency>
+/// Per-call options of basic_client::send.
+struct call_options {
+  /// Ends the call at once: before an attempt, during one, or during a wait.
+  std::stop_token stop;
+  /// The time the whole call may take, on the client's clock; overrides retry_config::deadline.
+  std::optional<std::chrono::nanoseconds> deadline;
+};
+
+template <class T, class B = exponential_backoff, class C = system_clock, class I = method_idempotency,
+          class O = no_observer>
 class basic_client {
   static_assert(Transport<T>,
                 "basic_client: the Transport parameter must model retryhttp::Transport "
                 "(request_type, response_type, attempt(request, attempt_context) -> attempt_outcome)");
-  static_assert(
-      Backoff<B>,
-      "basic_client: the Backoff parameter must model retryhttp::Backoff (start(base, cap) -> a schedule "
-      "with next_delay(unsigned) -> std::chrono::nanoseconds)");
-  static_assert(
-      Clock<C>,
-      "basic_client: the Clock parameter must model retryhttp::Clock (now(), sleep_until(t, stop_token) "
-      "-> bool)");
+  static_assert(Backoff<B>,
+                "basic_client: the Backoff parameter must model retryhttp::Backoff (start(base, cap) -> a schedule "
+                "with next_delay(unsigned) -> std::chrono::nanoseconds)");
+  static_assert(Clock<C>,
+                "basic_client: the Clock parameter must model retryhttp::Clock (now(), sleep_until(t, stop_token) "
+                "-> bool)");
   static_assert(Idempotency<I>,
                 "basic_client: the Idempotency parameter must model retryhttp::Idempotency "
                 "(is_idempotent(request_header) -> bool)");
@@ -45,52 +57,47 @@ class basic_client {
   using backoff_type = B;
   using clock_type = C;
   using idempotency_type = I;
+  using observer_type = O;
   using request_type = typename T::request_type;
   using response_type = typename T::response_type;
   using result_type = send_result<response_type>;
 
-  /// Throws config_error when `config` is out of bounds (see validate()).
+  /// Throws config_error when `config` is out of bounds (see validate()). A config that asks for a retry budget
+  /// gets one of its own; share_budget() shares one between clients.
   explicit basic_client(retry_config config = {}, T transport = T(), B backoff = B(), C clock = C(),
-                        I idempotency = I())
+                        I idempotency = I(), O observer = O())
       : config_(std::move(config)),
         transport_(std::move(transport)),
         backoff_(std::move(backoff)),
         clock_(std::move(clock)),
-        idempotency_(std::move(idempotency)) {
+        idempotency_(std::move(idempotency)),
+        observer_(std::move(observer)) {
     validate(config_);
+    budget_ = make_retry_budget(config_.budget);
   }
 
-  /// Sends `request`, retrying as the config and policies say, until a response is delivered or the call
-  /// fails. `stop` ends the call at once: before an attempt, during one (if the Transport supports it) and
-  /// during a wait. Never throws for network or HTTP failures: those are in the result. Exceptions come only
-  /// from the policies themselves (bad_alloc, a fake's scripting error).
+  /// Sends `request`, retrying as the config and policies say, until a response is delivered or the call fails.
+  /// Never throws for network or HTTP failures: those are in the result. Exceptions come only from the policies
+  /// themselves (bad_alloc, a fake's scripting error).
   result_type send(const request_type& request, std::stop_token stop = {}) {
-    const bool idempotent = static_cast<bool>(idempotency_.is_idempotent(request));
-    detail::call_state state(backoff_.start(config_.base_delay, config_.max_delay));
-    std::optional<std::chrono::nanoseconds> timeout;
-    if (config_.attempt_timeout.count() > 0) timeout = config_.attempt_timeout;
-
-    if (stop.stop_requested()) return result_type::canceled_before_first_attempt(request_line(request));
-    for (;;) {
-      auto outcome = transport_.attempt(request, attempt_context{stop, timeout, state.attempts() + 1});
-      const auto step = state.after_attempt(config_, outcome.observe(), idempotent);
-      switch (step.verdict.next) {
-        case action::deliver:
-          return result_type::delivered(std::move(outcome).response(), state.attempts());
-        case action::fail:
-          return result_type::failed(step.verdict.reason, state.attempts(), std::move(outcome),
-                                     request_line(request));
-        case action::retry:
-          break;
-      }
-      // A stop that arrived during the attempt wins over the retry; the wait below also returns false at
-      // once.
-      const auto until = clock_.now() + std::chrono::ceil<typename C::duration>(step.delay);
-      if (stop.stop_requested() || !clock_.sleep_until(until, stop))
-        return result_type::failed(error::canceled, state.attempts(), std::move(outcome),
-                                   request_line(request));
-    }
+    return send(request, call_options{std::move(stop), std::nullopt});
   }
+
+  result_type send(const request_type& request, const call_options& options) {
+    if constexpr (detail::issues_idempotency_keys<I>) {
+      // One key per logical call: the copy carries it on every attempt.
+      if (auto key = idempotency_.key_for(request)) {
+        request_type keyed = request;
+        keyed.set(idempotency_.key_header(), *key);
+        return send_prepared(keyed, options);
+      }
+    }
+    return send_prepared(request, options);
+  }
+
+  /// Uses `budget` (or none) from now on; give several clients the same pointer to share it.
+  void share_budget(std::shared_ptr<retry_budget> budget) noexcept { budget_ = std::move(budget); }
+  const std::shared_ptr<retry_budget>& budget() const noexcept { return budget_; }
 
   const retry_config& config() const noexcept { return config_; }
   T& transport() noexcept { return transport_; }
@@ -99,8 +106,96 @@ class basic_client {
   C& clock() noexcept { return clock_; }
   const C& clock() const noexcept { return clock_; }
   const I& idempotency() const noexcept { return idempotency_; }
+  O& observer() noexcept { return observer_; }
 
  private:
+  result_type send_prepared(const request_type& request, const call_options& options) {
+    const std::stop_token& stop = options.stop;
+    const bool idempotent = static_cast<bool>(idempotency_.is_idempotent(request));
+    detail::call_state state(backoff_.start(config_.base_delay, config_.max_delay));
+    const unsigned max_attempts = config_.max_retries + 1;
+    std::optional<std::chrono::nanoseconds> deadline = options.deadline;
+    if (!deadline && config_.deadline.count() > 0) deadline = config_.deadline;
+    const auto start = clock_.now();
+    auto time_left = [&]() -> std::optional<std::chrono::nanoseconds> {
+      if (!deadline) return std::nullopt;
+      return *deadline - std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - start);
+    };
+    if (budget_) budget_->on_call();
+
+    if (stop.stop_requested()) return give_up_before_first_attempt(request, error::canceled);
+    for (;;) {
+      std::optional<std::chrono::nanoseconds> timeout;
+      if (config_.attempt_timeout.count() > 0) timeout = config_.attempt_timeout;
+      if (const auto left = time_left()) {
+        if (left->count() <= 0) {
+          if (state.attempts() == 0) return give_up_before_first_attempt(request, error::deadline_exceeded);
+        }
+        // Each attempt gets the smaller of its own timeout and the time left.
+        if (!timeout || *left < *timeout) timeout = *left > std::chrono::nanoseconds(0) ? *left : std::chrono::nanoseconds(0);
+      }
+      const auto attempt_start = clock_.now();
+      auto outcome = transport_.attempt(request, attempt_context{stop, timeout, state.attempts() + 1});
+      const observed_outcome observed = outcome.observe();
+      if constexpr (detail::observes_attempts<O>)
+        observer_.on_attempt(attempt_event{request, state.attempts() + 1, max_attempts, observed,
+                                           outcome.has_response() ? nullptr : &outcome.failure(),
+                                           std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - attempt_start)});
+      const auto step =
+          state.after_attempt(config_, observed, idempotent, retry_after_hint(outcome), time_left(), budget_.get());
+      switch (step.verdict.next) {
+        case action::deliver: return result_type::delivered(std::move(outcome).response(), state.attempts());
+        case action::fail:
+          return give_up(request, step.verdict.reason, state.attempts(), std::move(outcome), step.requested_wait,
+                         step.allowed_wait);
+        case action::retry: break;
+      }
+      // A stop that arrived during the attempt wins over the retry; the wait below also returns false at once.
+      if (stop.stop_requested())
+        return give_up(request, error::canceled, state.attempts(), std::move(outcome), {}, {});
+      if constexpr (detail::observes_retries<O>)
+        observer_.on_retry(retry_event{request, state.attempts() + 1, max_attempts, step.delay, step.source});
+      const auto until = clock_.now() + std::chrono::ceil<typename C::duration>(step.delay);
+      if (!clock_.sleep_until(until, stop))
+        return give_up(request, error::canceled, state.attempts(), std::move(outcome), {}, {});
+    }
+  }
+
+  // The server's Retry-After, only for a status that is retried (the success path never reads a header). An
+  // HTTP-date is measured from the response's own Date when it has one, which makes it immune to clock skew
+  // between client and server; else from the Clock's wall time (wall_now() when it has one).
+  std::optional<std::chrono::nanoseconds> retry_after_hint(const attempt_outcome<response_type>& outcome) const {
+    if (!config_.respect_retry_after || !outcome.has_response()) return std::nullopt;
+    const auto& response = outcome.response();
+    if (!config_.retry_on.contains(response.result_int())) return std::nullopt;
+    const auto value = response[boost::beast::http::field::retry_after];
+    if (value.empty()) return std::nullopt;
+    std::optional<detail::sys_seconds> reference;
+    const auto date = response[boost::beast::http::field::date];
+    if (!date.empty()) reference = detail::parse_http_date(std::string_view(date.data(), date.size()));
+    if (!reference) {
+      if constexpr (requires { clock_.wall_now(); })
+        reference = std::chrono::floor<std::chrono::seconds>(clock_.wall_now());
+      else
+        reference = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    }
+    return detail::parse_retry_after(std::string_view(value.data(), value.size()), *reference);
+  }
+
+  result_type give_up(const request_type& request, error reason, unsigned attempts,
+                      attempt_outcome<response_type> last, std::chrono::nanoseconds requested_wait,
+                      std::chrono::nanoseconds allowed_wait) {
+    if constexpr (detail::observes_give_ups<O>)
+      observer_.on_give_up(give_up_event{request, reason, attempts, requested_wait});
+    return result_type::failed(reason, attempts, std::move(last), request_line(request), requested_wait,
+                               allowed_wait);
+  }
+
+  result_type give_up_before_first_attempt(const request_type& request, error reason) {
+    if constexpr (detail::observes_give_ups<O>) observer_.on_give_up(give_up_event{request, reason, 0, {}});
+    return result_type::before_first_attempt(reason, request_line(request));
+  }
+
   static std::string request_line(const request_type& request) {
     const auto method = request.method_string();
     const auto target = request.target();
@@ -115,6 +210,8 @@ class basic_client {
   [[no_unique_address]] B backoff_;
   [[no_unique_address]] C clock_;
   [[no_unique_address]] I idempotency_;
+  [[no_unique_address]] O observer_;
+  std::shared_ptr<retry_budget> budget_;
 };
 
 }  // namespace retryhttp

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -64,6 +65,27 @@ class status_set {
   std::array<std::uint64_t, (max_status / 64) + 1> words_{};
 };
 
+/// A retry budget, shared by every client that holds it (see budget.hpp). [retry.budget]
+struct budget_config {
+  enum class kind {
+    none,          ///< no budget: each call retries up to max_retries
+    token_bucket,  ///< gRPC's retryThrottling: retries while tokens > max_tokens / 2
+    percent,       ///< Finagle-style: retries may add at most `percent` % to the calls, plus a reserve
+  };
+  kind type = kind::none;
+  /// token_bucket: the bucket's size; each transient failure takes 1 token, each success returns token_ratio.
+  /// [max_tokens, 1..1000]
+  double max_tokens = 100;
+  /// [token_ratio, 0.001..max_tokens]
+  double token_ratio = 0.1;
+  /// percent: retries allowed per 100 calls. [percent, 0..1000]
+  double percent = 10;
+  /// percent: retries allowed on top of the percentage, so a quiet client may still retry. [min_retries]
+  unsigned min_retries = 10;
+
+  friend bool operator==(const budget_config&, const budget_config&) = default;
+};
+
 /// The retry loop's configuration. The defaults are the ticket's: 3 retries, 500 ms base delay, 10 s cap,
 /// retry on 502/503/504. Every field has a JSON key (shown in brackets) under the "retry" object.
 struct retry_config {
@@ -83,6 +105,20 @@ struct retry_config {
   /// The time one attempt may take (connect, write and read), handed to the Transport; zero means no limit.
   /// [attempt_timeout_ms]
   std::chrono::milliseconds attempt_timeout{0};
+  /// The time a whole call may take, all attempts and waits included; zero means no limit. A per-call deadline
+  /// (call_options::deadline) overrides it. [deadline_ms]
+  std::chrono::milliseconds deadline{0};
+  /// Whether a Retry-After header (delta-seconds or HTTP-date) on a retried status replaces the backoff delay.
+  /// [respect_retry_after]
+  bool respect_retry_after = true;
+  /// The longest Retry-After wait accepted; a longer one fails the call at once (error::retry_after_too_long).
+  /// Empty: max_delay. [retry_after_max_ms]
+  std::optional<std::chrono::milliseconds> retry_after_max;
+  /// [budget]
+  budget_config budget;
+
+  /// The cap that applies to a Retry-After hint.
+  std::chrono::milliseconds retry_after_cap() const noexcept { return retry_after_max.value_or(max_delay); }
 
   friend bool operator==(const retry_config&, const retry_config&) = default;
 };
@@ -156,6 +192,23 @@ inline void validate(const retry_config& config, std::string_view prefix = "retr
                        ms(config.base_delay));
   if (config.attempt_timeout.count() < 0 || config.attempt_timeout > config_limits::max_delay)
     throw config_error(key("attempt_timeout_ms"), ms_range + " (0: no limit)", ms(config.attempt_timeout));
+  if (config.deadline.count() < 0 || config.deadline > config_limits::max_delay)
+    throw config_error(key("deadline_ms"), ms_range + " (0: no limit)", ms(config.deadline));
+  if (config.retry_after_max &&
+      (config.retry_after_max->count() < 0 || *config.retry_after_max > config_limits::max_delay))
+    throw config_error(key("retry_after_max_ms"), ms_range, ms(*config.retry_after_max));
+  const auto& budget = config.budget;
+  if (budget.type == budget_config::kind::token_bucket) {
+    if (!(budget.max_tokens >= 1 && budget.max_tokens <= 1000))
+      throw config_error(key("budget.max_tokens"), "a number from 1 to 1000", std::to_string(budget.max_tokens));
+    if (!(budget.token_ratio >= 0.001 && budget.token_ratio <= budget.max_tokens))
+      throw config_error(key("budget.token_ratio"), "a number from 0.001 to max_tokens",
+                         std::to_string(budget.token_ratio));
+  }
+  if (budget.type == budget_config::kind::percent && !(budget.percent >= 0 && budget.percent <= 1000))
+    throw config_error(key("budget.percent"), "a number from 0 to 1000", std::to_string(budget.percent));
+  if (budget.min_retries > 1'000'000)
+    throw config_error(key("budget.min_retries"), "an integer from 0 to 1000000", std::to_string(budget.min_retries));
   for (unsigned status = status_set::min_status; status < config_limits::min_retry_status; ++status)
     if (config.retry_on.contains(status))
       throw config_error(key("retry_on"), "only HTTP error statuses from 400 to 599", std::to_string(status));

@@ -25,6 +25,13 @@ enum class error {
   may_have_been_applied,
   /// The caller's std::stop_token asked the call to stop, before an attempt, during one, or during a wait.
   canceled,
+  /// The call's deadline left no time for the next attempt or wait; the wait that would end past it was not
+  /// started.
+  deadline_exceeded,
+  /// The shared retry budget had nothing left: the last outcome is the result.
+  budget_exhausted,
+  /// The server's Retry-After asked for a wait longer than retry_after_max allows.
+  retry_after_too_long,
 };
 
 namespace detail {
@@ -44,6 +51,12 @@ class error_category_impl final : public boost::system::error_category {
         return "the request is not idempotent and may have been applied; it was not retried";
       case error::canceled:
         return "canceled";
+      case error::deadline_exceeded:
+        return "deadline exceeded";
+      case error::budget_exhausted:
+        return "retry budget exhausted";
+      case error::retry_after_too_long:
+        return "Retry-After asks for a longer wait than allowed";
     }
     return "unknown retryhttp error";
   }

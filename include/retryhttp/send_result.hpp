@@ -8,6 +8,7 @@
 #include <retryhttp/error.hpp>
 #include <retryhttp/transport.hpp>
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -26,16 +27,28 @@ class send_result {
   }
   /// A call that stopped with `reason`; `last` is the last attempt's outcome, `request_line` its
   /// "METHOD target" for the message.
+  /// `requested_wait` and `allowed_wait` describe a refused wait (deadline_exceeded, retry_after_too_long).
   static send_result failed(retryhttp::error reason, unsigned attempts, attempt_outcome<Response> last,
-                            std::string request_line) {
-    if (last.has_response())
-      return send_result(reason, attempts, std::move(last).response(), std::move(request_line));
-    return send_result(reason, attempts, std::move(last.failure()), std::move(request_line));
+                            std::string request_line, std::chrono::nanoseconds requested_wait = {},
+                            std::chrono::nanoseconds allowed_wait = {}) {
+    send_result result =
+        last.has_response() ? send_result(reason, attempts, std::move(last).response(), std::move(request_line))
+                            : send_result(reason, attempts, std::move(last.failure()), std::move(request_line));
+    result.requested_wait_ = requested_wait;
+    result.allowed_wait_ = allowed_wait;
+    return result;
   }
-  /// A call stopped by its stop_token before its first attempt.
+  /// A call that ended before its first attempt (a stop already requested, a deadline of zero).
+  static send_result before_first_attempt(retryhttp::error reason, std::string request_line) {
+    return send_result(reason, 0, std::monostate{}, std::move(request_line));
+  }
   static send_result canceled_before_first_attempt(std::string request_line) {
-    return send_result(retryhttp::error::canceled, 0, std::monostate{}, std::move(request_line));
+    return before_first_attempt(retryhttp::error::canceled, std::move(request_line));
   }
+
+  /// For deadline_exceeded and retry_after_too_long: the wait that was refused, and what was allowed.
+  std::chrono::nanoseconds requested_wait() const noexcept { return requested_wait_; }
+  std::chrono::nanoseconds allowed_wait() const noexcept { return allowed_wait_; }
 
   /// True when a response was delivered. Its status may still be 404 or 500: those are answers, not failures.
   bool ok() const noexcept { return !error_; }
@@ -85,6 +98,8 @@ class send_result {
   unsigned attempts_ = 0;
   last_outcome last_;
   std::string request_line_;  // set only when the call failed
+  std::chrono::nanoseconds requested_wait_{0};
+  std::chrono::nanoseconds allowed_wait_{0};
 };
 
 }  // namespace retryhttp

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <boost/beast/http/status.hpp>
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -25,11 +26,21 @@ inline std::string plural(unsigned count, std::string_view one, std::string_view
   return fmt::format("{} {}", count, count == 1 ? one : many);
 }
 
+/// "585 ms", "1.48 s", "120 s": a duration as a person reads it.
+inline std::string human_duration(std::chrono::nanoseconds d) {
+  const double ms = std::chrono::duration<double, std::milli>(d).count();
+  if (ms < 1000) return fmt::format("{:.0f} ms", ms);
+  return fmt::format("{:.3g} s", ms / 1000);
+}
+
 /// The message of a call that ended with `reason` after `attempts` attempts. `request_line` is "POST
 /// /v1/vms"; `last` describes the last outcome ("503 Service Unavailable", "connection refused") or is empty;
 /// `last_was_response` tells which of the two it is.
 inline std::string failure_message(error reason, unsigned attempts, std::string_view request_line,
-                                   std::string_view last, bool last_was_response) {
+                                   std::string_view last, bool last_was_response,
+                                   std::chrono::nanoseconds requested_wait = {},
+                                   std::chrono::nanoseconds allowed_wait = {}) {
+  const std::string ended = last.empty() ? std::string() : fmt::format("; the last attempt ended with {}", last);
   const unsigned retries = attempts == 0 ? 0 : attempts - 1;
   switch (reason) {
     case error::retries_exhausted:
@@ -56,6 +67,21 @@ inline std::string failure_message(error reason, unsigned attempts, std::string_
         return fmt::format("request canceled after {}", plural(attempts, "attempt", "attempts"));
       return fmt::format("request canceled after {}; the last one ended with {}",
                          plural(attempts, "attempt", "attempts"), last);
+    case error::deadline_exceeded:
+      if (requested_wait.count() > 0)
+        return fmt::format("deadline exceeded after {}: the next wait of {} would end past the call's deadline ({} "
+                           "left){}",
+                           plural(attempts, "attempt", "attempts"), human_duration(requested_wait),
+                           human_duration(allowed_wait), ended);
+      return fmt::format("deadline exceeded after {}{}", plural(attempts, "attempt", "attempts"), ended);
+    case error::budget_exhausted:
+      return fmt::format("retry budget exhausted after {}: {}", plural(attempts, "attempt", "attempts"), last);
+    case error::retry_after_too_long:
+      return fmt::format(
+          "the server asked to wait {} (Retry-After), more than the {} allowed (retry_after_max_ms); not retried "
+          "after {}: {}",
+          human_duration(requested_wait), human_duration(allowed_wait), plural(attempts, "attempt", "attempts"),
+          last);
   }
   return fmt::format("request failed: {}", make_error_code(reason).message());
 }

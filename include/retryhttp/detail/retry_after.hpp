@@ -1,0 +1,151 @@
+#ifndef RETRYHTTP_DETAIL_RETRY_AFTER_HPP
+#define RETRYHTTP_DETAIL_RETRY_AFTER_HPP
+
+// Retry-After (RFC 9110 section 10.2.3): delta-seconds, or an HTTP-date in any of the three formats a recipient
+// must accept (section 5.6.7): IMF-fixdate, obsolete RFC 850, and asctime. Anything else is "no hint", never an
+// error: a malformed header falls back to the backoff delay.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace retryhttp::detail {
+
+using sys_seconds = std::chrono::sys_seconds;
+
+constexpr std::string_view trim(std::string_view text) noexcept {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+/// Reads exactly `count` digits at `at`; advances `at`.
+constexpr std::optional<int> digits(std::string_view text, std::size_t& at, std::size_t count) noexcept {
+  if (at + count > text.size()) return std::nullopt;
+  int value = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    const char c = text[at + i];
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  at += count;
+  return value;
+}
+
+constexpr bool literal(std::string_view text, std::size_t& at, std::string_view expected) noexcept {
+  if (text.substr(at, expected.size()) != expected) return false;
+  at += expected.size();
+  return true;
+}
+
+constexpr std::optional<unsigned> month_number(std::string_view name) noexcept {
+  constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  for (unsigned i = 0; i < 12; ++i)
+    if (months[i] == name) return i + 1;
+  return std::nullopt;
+}
+
+inline std::optional<sys_seconds> make_time(int year, unsigned month, int day, int hour, int minute, int second) {
+  using namespace std::chrono;
+  const year_month_day date{std::chrono::year{year}, std::chrono::month{month}, std::chrono::day{static_cast<unsigned>(day)}};
+  if (!date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  return sys_days{date} + hours{hour} + minutes{minute} + seconds{second};
+}
+
+/// "HH:MM:SS" at `at`.
+inline bool clock_time(std::string_view text, std::size_t& at, int& hour, int& minute, int& second) {
+  const auto h = digits(text, at, 2);
+  if (!h || !literal(text, at, ":")) return false;
+  const auto m = digits(text, at, 2);
+  if (!m || !literal(text, at, ":")) return false;
+  const auto s = digits(text, at, 2);
+  if (!s) return false;
+  hour = *h;
+  minute = *m;
+  second = *s;
+  return true;
+}
+
+/// An HTTP-date in any of its three formats, or nothing.
+inline std::optional<sys_seconds> parse_http_date(std::string_view text) {
+  text = trim(text);
+  int hour = 0, minute = 0, second = 0;
+  const auto comma = text.find(',');
+  if (comma == 3) {
+    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+    std::size_t at = 4;
+    if (!literal(text, at, " ")) return std::nullopt;
+    const auto day = digits(text, at, 2);
+    if (!day || !literal(text, at, " ")) return std::nullopt;
+    const auto month = month_number(text.substr(at, 3));
+    at += 3;
+    if (!month || !literal(text, at, " ")) return std::nullopt;
+    const auto year = digits(text, at, 4);
+    if (!year || !literal(text, at, " ") || !clock_time(text, at, hour, minute, second)) return std::nullopt;
+    if (!literal(text, at, " GMT") || at != text.size()) return std::nullopt;
+    return make_time(*year, *month, *day, hour, minute, second);
+  }
+  if (comma != std::string_view::npos) {
+    // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"; a two-digit year more than 50 years ahead is in the past century.
+    std::size_t at = comma + 1;
+    if (!literal(text, at, " ")) return std::nullopt;
+    const auto day = digits(text, at, 2);
+    if (!day || !literal(text, at, "-")) return std::nullopt;
+    const auto month = month_number(text.substr(at, 3));
+    at += 3;
+    if (!month || !literal(text, at, "-")) return std::nullopt;
+    const auto year = digits(text, at, 2);
+    if (!year || !literal(text, at, " ") || !clock_time(text, at, hour, minute, second)) return std::nullopt;
+    if (!literal(text, at, " GMT") || at != text.size()) return std::nullopt;
+    return make_time(*year < 70 ? 2000 + *year : 1900 + *year, *month, *day, hour, minute, second);
+  }
+  // asctime: "Sun Nov  6 08:49:37 1994"
+  if (text.size() != 24 || text[3] != ' ' || text[7] != ' ') return std::nullopt;
+  const auto month = month_number(text.substr(4, 3));
+  std::size_t at = 8;
+  int day = 0;
+  if (text[at] == ' ') {
+    ++at;
+    const auto d = digits(text, at, 1);
+    if (!d) return std::nullopt;
+    day = *d;
+  } else {
+    const auto d = digits(text, at, 2);
+    if (!d) return std::nullopt;
+    day = *d;
+  }
+  if (!month || !literal(text, at, " ") || !clock_time(text, at, hour, minute, second) || !literal(text, at, " "))
+    return std::nullopt;
+  const auto year = digits(text, at, 4);
+  if (!year || at != text.size()) return std::nullopt;
+  return make_time(*year, *month, day, hour, minute, second);
+}
+
+/// The wait a Retry-After value asks for. `now` is the reference for an HTTP-date (the response's Date when it
+/// has one, else the wall clock); a date in the past asks for no wait. Delta-seconds saturate at about 31 years
+/// (any cap is far below). Returns nothing for a malformed value.
+inline std::optional<std::chrono::nanoseconds> parse_retry_after(std::string_view value, sys_seconds now) {
+  value = trim(value);
+  if (value.empty()) return std::nullopt;
+  if (value.find_first_not_of("0123456789") == std::string_view::npos) {
+    std::int64_t seconds = 0;
+    for (char c : value) {
+      seconds = seconds * 10 + (c - '0');
+      if (seconds > 1'000'000'000) {
+        seconds = 1'000'000'000;
+        break;
+      }
+    }
+    return std::chrono::seconds(seconds);
+  }
+  const auto date = parse_http_date(value);
+  if (!date) return std::nullopt;
+  if (*date <= now) return std::chrono::nanoseconds(0);
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(*date - now);
+}
+
+}  // namespace retryhttp::detail
+
+#endif  // RETRYHTTP_DETAIL_RETRY_AFTER_HPP
