@@ -85,7 +85,8 @@ TEST_CASE("a bad config names the key path and what was expected", "[json_config
           "retry.attempt_timeout_ms: expected a number of milliseconds (0: none) from 0 to 86400000, got -1"},
       row{R"({"retry": {"max_retry": 3}})", "retry.max_retry",
           "retry.max_retry: expected one of the keys max_retries, base_delay_ms, max_delay_ms, retry_on, "
-          "retry_unsafe_when_not_sent, attempt_timeout_ms, got an unknown key"},
+          "retry_unsafe_when_not_sent, attempt_timeout_ms, deadline_ms, respect_retry_after, retry_after_max_ms, "
+          "budget, got an unknown key"},
       row{R"({"retries": {}})", "retries", "retries: expected one of the keys retry, got an unknown key"},
       row{R"({"retry": [1, 2]})", "retry", "retry: expected an object, got an array"},
       row{R"({"retry": {"max_retries": 3, "max_retries": 5}})", "retry.max_retries",

@@ -16,8 +16,49 @@ namespace retryhttp {
 
 /// The keys a "retry" object may hold.
 inline constexpr std::string_view retry_config_keys[] = {
-    "max_retries",       "base_delay_ms", "max_delay_ms", "retry_on", "retry_unsafe_when_not_sent",
-    "attempt_timeout_ms"};
+    "max_retries", "base_delay_ms", "max_delay_ms", "retry_on", "retry_unsafe_when_not_sent", "attempt_timeout_ms",
+    "deadline_ms", "respect_retry_after", "retry_after_max_ms", "budget"};
+
+/// Reads a "budget" object: {"kind": "token_bucket", "max_tokens": 100, "token_ratio": 0.1} or
+/// {"kind": "percent", "percent": 10, "min_retries": 10} or {"kind": "none"}. Throws config_error.
+inline budget_config budget_config_from_json(const boost::json::value& value, const std::string& path) {
+  const auto& object = detail::json_object(value, path);
+  budget_config budget;
+  const std::string kind_key = detail::join_key(path, "kind");
+  const char* kinds = "\"none\", \"token_bucket\" or \"percent\"";
+  const auto* kind = object.if_contains("kind");
+  if (!kind) throw config_error(kind_key, kinds, "no kind");
+  const std::string name = detail::json_string(*kind, kind_key);
+  auto number = [&](const char* key, double low, double high, double fallback) {
+    const auto* field = object.if_contains(key);
+    if (!field) return fallback;
+    const std::string at = detail::join_key(path, key);
+    const std::string expected = "a number from " + detail::describe_json(boost::json::value(low)) + " to " +
+                                 detail::describe_json(boost::json::value(high));
+    if (!field->is_number()) throw config_error(at, expected, detail::describe_json(*field));
+    const double real = field->to_number<double>();
+    if (!(real >= low && real <= high)) throw config_error(at, expected, detail::describe_json(*field));
+    return real;
+  };
+  if (name == "none") {
+    detail::reject_unknown_keys(object, path, {"kind"});
+  } else if (name == "token_bucket") {
+    detail::reject_unknown_keys(object, path, {"kind", "max_tokens", "token_ratio"});
+    budget.type = budget_config::kind::token_bucket;
+    budget.max_tokens = number("max_tokens", 1, 1000, budget.max_tokens);
+    budget.token_ratio = number("token_ratio", 0.001, budget.max_tokens, budget.token_ratio);
+  } else if (name == "percent") {
+    detail::reject_unknown_keys(object, path, {"kind", "percent", "min_retries"});
+    budget.type = budget_config::kind::percent;
+    budget.percent = number("percent", 0, 1000, budget.percent);
+    if (const auto* min = object.if_contains("min_retries"))
+      budget.min_retries =
+          static_cast<unsigned>(detail::json_integer(*min, detail::join_key(path, "min_retries"), 0, 1'000'000));
+  } else {
+    throw config_error(kind_key, kinds, detail::describe_json(*kind));
+  }
+  return budget;
+}
 
 /// Reads a "retry" object found at `path`. Keys it lacks keep their value from `defaults`; the result is
 /// validated as a whole (base_delay_ms at most max_delay_ms). Throws config_error.
@@ -26,8 +67,9 @@ inline retry_config retry_config_from_json(const boost::json::value& retry, std:
   const std::string prefix(path);
   const auto& object = detail::json_object(retry, prefix);
   detail::reject_unknown_keys(object, prefix,
-                              {retry_config_keys[0], retry_config_keys[1], retry_config_keys[2],
-                               retry_config_keys[3], retry_config_keys[4], retry_config_keys[5]});
+                              {retry_config_keys[0], retry_config_keys[1], retry_config_keys[2], retry_config_keys[3],
+                               retry_config_keys[4], retry_config_keys[5], retry_config_keys[6], retry_config_keys[7],
+                               retry_config_keys[8], retry_config_keys[9]});
   retry_config config = defaults;
   const auto max_ms = config_limits::max_delay.count();
   if (const auto* value = object.if_contains("max_retries"))
@@ -46,6 +88,16 @@ inline retry_config retry_config_from_json(const boost::json::value& retry, std:
   if (const auto* value = object.if_contains("retry_unsafe_when_not_sent"))
     config.retry_unsafe_when_not_sent =
         detail::json_bool(*value, detail::join_key(prefix, "retry_unsafe_when_not_sent"));
+  if (const auto* value = object.if_contains("deadline_ms"))
+    config.deadline = std::chrono::milliseconds(detail::json_integer(
+        *value, detail::join_key(prefix, "deadline_ms"), 0, max_ms, "a number of milliseconds (0: none)"));
+  if (const auto* value = object.if_contains("respect_retry_after"))
+    config.respect_retry_after = detail::json_bool(*value, detail::join_key(prefix, "respect_retry_after"));
+  if (const auto* value = object.if_contains("retry_after_max_ms"))
+    config.retry_after_max = std::chrono::milliseconds(detail::json_integer(
+        *value, detail::join_key(prefix, "retry_after_max_ms"), 0, max_ms, "a number of milliseconds"));
+  if (const auto* value = object.if_contains("budget"))
+    config.budget = budget_config_from_json(*value, detail::join_key(prefix, "budget"));
   if (const auto* value = object.if_contains("retry_on")) {
     const std::string key = detail::join_key(prefix, "retry_on");
     if (!value->is_array())

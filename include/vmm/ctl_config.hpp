@@ -2,7 +2,7 @@
 #define VMM_CTL_CONFIG_HPP
 
 // The vmm-ctl JSON config:
-//   {"endpoint": "http://127.0.0.1:8080", "timeout_ms": 10000,
+//   {"endpoint": "http://127.0.0.1:8080", "timeout_ms": 10000, "idempotency_keys": false,
 //    "retry": {"max_retries": 3, "base_delay_ms": 500, "max_delay_ms": 10000, "retry_on": [502, 503, 504]}}
 // Found at --config PATH, else $VMM_CTL_CONFIG, else $XDG_CONFIG_HOME/vmm-ctl/config.json, else
 // ~/.config/vmm-ctl/config.json, else the built-in defaults. Every error names the key
@@ -27,6 +27,9 @@ struct ctl_config {
   /// Per attempt (connect, send, receive). [timeout_ms]
   std::chrono::milliseconds timeout{10'000};
   retryhttp::retry_config retry;
+  /// Send an Idempotency-Key with create, which makes it safe to retry on an orchestrator that honours keys.
+  /// [idempotency_keys]
+  bool idempotency_keys = false;
   /// Where it came from: a path, or "built-in defaults".
   std::string source = "built-in defaults";
 };
@@ -36,7 +39,7 @@ inline ctl_config parse_ctl_config(std::string_view json_text) {
   namespace d = retryhttp::detail;
   const auto document = d::parse_json_strict(json_text);
   const auto& root = d::json_object(document, "");
-  d::reject_unknown_keys(root, "", {"endpoint", "timeout_ms", "retry"});
+  d::reject_unknown_keys(root, "", {"endpoint", "timeout_ms", "idempotency_keys", "retry"});
   ctl_config config;
   if (const auto* endpoint = root.if_contains("endpoint")) {
     config.endpoint = d::json_string(*endpoint, "endpoint");
@@ -50,6 +53,8 @@ inline ctl_config parse_ctl_config(std::string_view json_text) {
   if (const auto* timeout = root.if_contains("timeout_ms"))
     config.timeout = std::chrono::milliseconds(d::json_integer(
         *timeout, "timeout_ms", 1, retryhttp::config_limits::max_delay.count(), "a number of milliseconds"));
+  if (const auto* keys = root.if_contains("idempotency_keys"))
+    config.idempotency_keys = d::json_bool(*keys, "idempotency_keys");
   if (const auto* retry = root.if_contains("retry")) {
     if (retry->is_object() && retry->get_object().contains("attempt_timeout_ms"))
       throw retryhttp::config_error("retry.attempt_timeout_ms",

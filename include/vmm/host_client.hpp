@@ -42,6 +42,9 @@ struct vm_spec {
   std::int64_t cpus = 1;
   std::int64_t memory_mib = 512;
   std::string image = "debian-12";
+  /// Sent as the Idempotency-Key header when set: the caller's own key, reusable across program runs. (A client
+  /// whose Idempotency policy issues keys adds one per call when this is empty.)
+  std::optional<std::string> idempotency_key{};
 };
 
 /// How a host_client call ended. vmm-ctl maps each to its exit code.
@@ -177,6 +180,7 @@ class host_client {
       return rejected<vm>(spec.name, problem);
     auto request = make(boost::beast::http::verb::post, "/v1/vms");
     request.set(boost::beast::http::field::content_type, "application/json");
+    if (spec.idempotency_key) request.set("Idempotency-Key", *spec.idempotency_key);
     request.body() = boost::json::serialize(boost::json::object{
         {"name", spec.name}, {"cpus", spec.cpus}, {"memory_mib", spec.memory_mib}, {"image", spec.image}});
     request.prepare_payload();

@@ -266,9 +266,9 @@ TEST_CASE("SIGINT during a 5 s wait ends vmm-ctl with 130 and no further request
                   {"--config", config, "--endpoint", sim.url(), "--verbose", "list"});
   // Wait (bounded) until the first attempt was answered and vmm-ctl is in its backoff.
   const auto until = std::chrono::steady_clock::now() + 10s;
-  while (ctl.err().find("waiting") == std::string::npos && std::chrono::steady_clock::now() < until)
+  while (ctl.err().find("(backoff) before attempt") == std::string::npos && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(10ms);
-  REQUIRE(ctl.err().find("waiting") != std::string::npos);
+  REQUIRE(ctl.err().find("(backoff) before attempt") != std::string::npos);
   const auto interrupted_at = std::chrono::steady_clock::now();
   ctl.signal(SIGINT);
   const auto code = ctl.wait_for(4s);

@@ -76,8 +76,16 @@ struct seen_request {
   std::string fault;
 };
 
+// What a POST /v1/vms with an Idempotency-Key answered, to replay for the same key.
+struct stored_answer {
+  std::string request_body;
+  unsigned status;
+  std::string response_body;
+};
+
 struct simulator {
   std::map<std::string, vm> vms;
+  std::map<std::string, stored_answer> idempotency_keys;
   std::vector<fault_rule> faults;
   std::vector<seen_request> seen;
   std::uint64_t connections = 0;
@@ -166,6 +174,33 @@ std::string read_create_body(const std::string& body, vm& out) {
   return {};
 }
 
+response create(simulator& sim, const request& req) {
+  vm created;
+  if (auto error = read_create_body(req.body(), created); !error.empty())
+    return error_answer(req, http::status::bad_request, error);
+  if (sim.vms.count(created.name) != 0)
+    return error_answer(req, http::status::conflict, "a VM named \"" + created.name + "\" exists");
+  sim.vms[created.name] = created;
+  return answer(req, http::status::created, json::serialize(to_json(created)));
+}
+
+// POST /v1/vms with an Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): the same key and body replay
+// the stored answer (marked Idempotent-Replayed); the same key with another body is 422.
+response create_with_key(simulator& sim, const request& req, const std::string& key) {
+  if (const auto stored = sim.idempotency_keys.find(key); stored != sim.idempotency_keys.end()) {
+    if (stored->second.request_body != req.body())
+      return error_answer(req, http::status::unprocessable_entity,
+                          "Idempotency-Key " + key + " was used with another body");
+    auto replay = answer(req, http::status::ok, stored->second.response_body);
+    replay.result(stored->second.status);
+    replay.set("Idempotent-Replayed", "true");
+    return replay;
+  }
+  auto first = create(sim, req);
+  sim.idempotency_keys[key] = {req.body(), first.result_int(), first.body()};
+  return first;
+}
+
 // The API itself, applied to the store.
 response handle(simulator& sim, const request& req) {
   const auto segments = split_path(req.target());
@@ -179,13 +214,8 @@ response handle(simulator& sim, const request& req) {
       return answer(req, http::status::ok, json::serialize(json::object{{"vms", list}}));
     }
     if (method == http::verb::post) {
-      vm created;
-      if (auto error = read_create_body(req.body(), created); !error.empty())
-        return error_answer(req, http::status::bad_request, error);
-      if (sim.vms.count(created.name) != 0)
-        return error_answer(req, http::status::conflict, "a VM named \"" + created.name + "\" exists");
-      sim.vms[created.name] = created;
-      return answer(req, http::status::created, json::serialize(to_json(created)));
+      const auto key = req["Idempotency-Key"];
+      return key.empty() ? create(sim, req) : create_with_key(sim, req, std::string(key));
     }
     return error_answer(req, http::status::method_not_allowed, "use GET or POST");
   }
@@ -194,17 +224,14 @@ response handle(simulator& sim, const request& req) {
   if (segments.size() == 3) {
     if (method != http::verb::get && method != http::verb::delete_)
       return error_answer(req, http::status::method_not_allowed, "use GET or DELETE");
-    if (found == sim.vms.end())
-      return error_answer(req, http::status::not_found, "no VM named \"" + name + "\"");
-    if (method == http::verb::get)
-      return answer(req, http::status::ok, json::serialize(to_json(found->second)));
+    if (found == sim.vms.end()) return error_answer(req, http::status::not_found, "no VM named \"" + name + "\"");
+    if (method == http::verb::get) return answer(req, http::status::ok, json::serialize(to_json(found->second)));
     sim.vms.erase(found);
     return answer(req, http::status::no_content, {});
   }
   if (segments.size() == 4 && (segments[3] == "start" || segments[3] == "stop")) {
     if (method != http::verb::post) return error_answer(req, http::status::method_not_allowed, "use POST");
-    if (found == sim.vms.end())
-      return error_answer(req, http::status::not_found, "no VM named \"" + name + "\"");
+    if (found == sim.vms.end()) return error_answer(req, http::status::not_found, "no VM named \"" + name + "\"");
     found->second.state = segments[3] == "start" ? "running" : "stopped";  // a no-op when already there
     return answer(req, http::status::ok, json::serialize(to_json(found->second)));
   }

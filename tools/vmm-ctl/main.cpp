@@ -9,6 +9,7 @@
 
 #include <retryhttp/beast_transport.hpp>
 #include <retryhttp/client.hpp>
+#include <retryhttp/format.hpp>
 #include <vmm/ctl_config.hpp>
 #include <vmm/host_client.hpp>
 #include <vmm/orchestrator_idempotency.hpp>
@@ -31,7 +32,7 @@ namespace {
 constexpr const char* version = "vmm-ctl 0.1.0 (retryhttp 0.1.0)";
 constexpr const char* usage_text =
     "usage: vmm-ctl [--config PATH] [--endpoint URL] [--verbose] COMMAND\n"
-    "  list | get NAME | create NAME [--cpus N] [--memory-mib N] [--image IMAGE]\n"
+    "  list | get NAME | create NAME [--cpus N] [--memory-mib N] [--image IMAGE] [--idempotency-key[=KEY]]\n"
     "  start NAME | stop NAME | delete NAME\n";
 
 enum exit_code : int {
@@ -45,54 +46,20 @@ enum exit_code : int {
 
 namespace http = boost::beast::http;
 
-// --verbose: one line per attempt, and one per wait, on stderr. Decorators over the real policies, so the
-// retry loop itself is untouched.
-template <class Inner>
-class verbose_transport {
- public:
-  using request_type = typename Inner::request_type;
-  using response_type = typename Inner::response_type;
-  verbose_transport(Inner inner, bool enabled, unsigned max_attempts)
-      : inner_(std::move(inner)), enabled_(enabled), max_attempts_(max_attempts) {}
-
-  retryhttp::attempt_outcome<response_type> attempt(const request_type& request,
-                                                    const retryhttp::attempt_context& context) {
-    auto outcome = inner_.attempt(request, context);
-    if (enabled_) {
-      std::string result;
-      if (outcome.has_response())
-        result = retryhttp::detail::status_text(outcome.response().result_int());
-      else
-        result =
-            fmt::format("{} ({})", outcome.failure().message(),
-                        outcome.failure().kind == retryhttp::failure_kind::not_sent ? "nothing was sent"
-                                                                                    : "may have been sent");
-      fmt::print(stderr, "vmm-ctl: attempt {} of {}: {} {} -> {}\n", context.attempt, max_attempts_,
-                 std::string_view(request.method_string()), std::string_view(request.target()), result);
-    }
-    return outcome;
-  }
-
- private:
-  Inner inner_;
-  bool enabled_;
-  unsigned max_attempts_;
-};
-
-struct verbose_clock : retryhttp::system_clock {
+// --verbose: one line per attempt and one per wait (with where its length came from), on stderr, from the
+// client's observer hooks. The flag is checked at run time; the hooks themselves are compiled in.
+struct verbose_observer {
   bool enabled = false;
-  bool sleep_until(time_point until, std::stop_token stop) const {
-    if (enabled) {
-      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - now());
-      fmt::print(stderr, "vmm-ctl: waiting {} ms (backoff) before the next attempt\n", wait.count());
-    }
-    return retryhttp::system_clock::sleep_until(until, stop);
+  void on_attempt(const retryhttp::attempt_event& event) const {
+    if (enabled) fmt::print(stderr, "vmm-ctl: {}\n", event);
+  }
+  void on_retry(const retryhttp::retry_event& event) const {
+    if (enabled) fmt::print(stderr, "vmm-ctl: {}\n", event);
   }
 };
 
-using client_type =
-    retryhttp::basic_client<verbose_transport<retryhttp::beast_transport>, retryhttp::exponential_backoff,
-                            verbose_clock, vmm::orchestrator_idempotency>;
+using client_type = retryhttp::basic_client<retryhttp::beast_transport, retryhttp::exponential_backoff,
+                                            retryhttp::system_clock, vmm::orchestrator_idempotency, verbose_observer>;
 
 struct arguments {
   std::optional<std::string> config_path;
@@ -101,6 +68,7 @@ struct arguments {
   std::vector<std::string> positional;
   vmm::vm_spec spec;
   bool has_create_options = false;
+  bool idempotency_key = false;  // --idempotency-key: a key per call; --idempotency-key=KEY: the caller's key
 };
 
 struct usage_failure {
@@ -146,6 +114,15 @@ arguments parse_arguments(int argc, char** argv) {
       args.spec.image = value();
       if (args.spec.image.empty()) throw usage_failure{"--image: expected a non-empty image name"};
       args.has_create_options = true;
+    } else if (arg == "--idempotency-key") {
+      args.idempotency_key = true;
+      args.has_create_options = true;
+    } else if (arg.rfind("--idempotency-key=", 0) == 0) {
+      args.idempotency_key = true;
+      args.spec.idempotency_key = std::string(arg.substr(18));
+      if (args.spec.idempotency_key->empty() || args.spec.idempotency_key->size() > 255)
+        throw usage_failure{"--idempotency-key=KEY: expected a key of 1 to 255 characters"};
+      args.has_create_options = true;
     } else if (arg.size() > 1 && arg[0] == '-') {
       throw usage_failure{fmt::format("unknown option \"{}\"", arg)};
     } else {
@@ -161,7 +138,7 @@ arguments parse_arguments(int argc, char** argv) {
   if (args.positional.size() > (takes_name ? 2U : 1U))
     throw usage_failure{fmt::format("unexpected argument \"{}\"", args.positional.back())};
   if (args.has_create_options && command != "create")
-    throw usage_failure{"--cpus, --memory-mib and --image go with create"};
+    throw usage_failure{"--cpus, --memory-mib, --image and --idempotency-key go with create"};
   if (takes_name) args.spec.name = args.positional[1];
   return args;
 }
@@ -250,18 +227,18 @@ int main(int argc, char** argv) {
   }
 
   std::stop_source stop = stop_on_signals();
-  verbose_clock clock;
-  clock.enabled = args.verbose;
+  const bool keyed_create = config.idempotency_keys || args.idempotency_key;
   if (args.verbose)
     fmt::print(stderr,
                "vmm-ctl: endpoint {}, config {}, max_retries {}, base {} ms, max {} ms, timeout {} ms\n",
                config.endpoint, config.source, config.retry.max_retries, config.retry.base_delay.count(),
                config.retry.max_delay.count(), config.timeout.count());
-  client_type client{
-      config.retry,
-      verbose_transport<retryhttp::beast_transport>{retryhttp::beast_transport{config.endpoint}, args.verbose,
-                                                    config.retry.max_retries + 1},
-      retryhttp::exponential_backoff{}, clock, vmm::orchestrator_idempotency{}};
+  client_type client{config.retry,
+                     retryhttp::beast_transport{config.endpoint},
+                     retryhttp::exponential_backoff{},
+                     retryhttp::system_clock{},
+                     vmm::orchestrator_idempotency{keyed_create},
+                     verbose_observer{args.verbose}};
   vmm::host_client<client_type> host{std::move(client)};
 
   const std::string& command = args.positional[0];
@@ -270,7 +247,22 @@ int main(int argc, char** argv) {
   int code = success;
   if (command == "list") code = report(host.list_vms(token), command, name, true);
   if (command == "get") code = report(host.get_vm(name, token), command, name, true);
-  if (command == "create") code = report(host.create_vm(args.spec, token), command, name, true);
+  if (command == "create") {
+    const auto created = host.create_vm(args.spec, token);
+    code = report(created, command, name, true);
+    if (created.outcome == vmm::call_outcome::may_have_been_applied && !stop.stop_requested()) {
+      // Reconciliation: ask whether the create took effect. The exit code stays 4: the create itself failed.
+      const auto check = host.get_vm(name, token);
+      if (check.ok())
+        fmt::print(stderr, "vmm-ctl: checked with GET /v1/vms/{}: the VM exists now (state {}): the create was applied\n",
+                   name, check.value->state);
+      else if (check.status == 404)
+        fmt::print(stderr, "vmm-ctl: checked with GET /v1/vms/{}: the VM does not exist: the create was not applied\n",
+                   name);
+      else
+        fmt::print(stderr, "vmm-ctl: could not check whether the VM exists: {}\n", check.message);
+    }
+  }
   if (command == "start") code = report(host.start_vm(name, token), command, name, true);
   if (command == "stop") code = report(host.stop_vm(name, token), command, name, true);
   if (command == "delete") code = report(host.delete_vm(name, token), command, name, false);

@@ -38,12 +38,27 @@ class fake_clock {
     duration waited() const noexcept { return woke - from; }
   };
 
-  /// A new timeline, starting at `start`.
-  explicit fake_clock(time_point start = time_point{}) : state_(std::make_shared<state>(start)) {}
+  /// The wall-clock time at a new timeline's start, unless given: 2026-01-01T00:00:00Z.
+  static constexpr std::chrono::sys_seconds default_wall_origin{std::chrono::seconds{1'767'225'600}};
+
+  /// A new timeline, starting at `start`; its wall clock reads `wall_origin` then.
+  explicit fake_clock(time_point start = time_point{},
+                      std::chrono::system_clock::time_point wall_origin = default_wall_origin)
+      : state_(std::make_shared<state>(start)) {
+    state_->wall_origin = wall_origin;
+  }
 
   time_point now() const {
     std::lock_guard lock(state_->mutex);
     return state_->now;
+  }
+
+  /// Wall-clock time that moves with virtual time: what a Retry-After HTTP-date is measured against when the
+  /// response has no Date header.
+  std::chrono::system_clock::time_point wall_now() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->wall_origin +
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(state_->now - state_->start);
   }
 
   /// The Clock requirement: passes virtual time up to `until`, running due events in time order. Returns
@@ -103,6 +118,7 @@ class fake_clock {
     std::mutex mutex;
     time_point start;
     time_point now;
+    std::chrono::system_clock::time_point wall_origin;
     std::uint64_t next_sequence = 0;
     std::vector<scheduled_event> events;
     std::vector<recorded_wait> waits;
