@@ -395,3 +395,188 @@ TEST_CASE("a client shared by threads keeps each call's attempts apart", "[clien
   CHECK(delivered == 400);
   CHECK(f.transport().attempt_count() == 400);
 }
+
+// ---- Beyond the ticket: Retry-After, deadlines, budgets ------------------------------------------------------
+
+TEST_CASE("Retry-After in delta-seconds replaces the backoff delay", "[client][retry_after]") {
+  fixture f;
+  f.transport().script({t::respond(503).header("Retry-After", "3"), t::respond(200)});
+  REQUIRE(f.client.send(list_vms).ok());
+  CHECK(f.clock.requested_delays() == std::vector<nanoseconds>{3s});
+}
+
+TEST_CASE("Retry-After as an HTTP-date is measured from the response's Date, else the wall clock", "[client][retry_after]") {
+  SECTION("the response's Date: immune to a skewed client clock") {
+    fixture f;
+    f.transport().script({t::respond(503)
+                              .header("Date", "Sun, 06 Nov 1994 08:49:37 GMT")
+                              .header("Retry-After", "Sun, 06 Nov 1994 08:49:45 GMT"),
+                          t::respond(200)});
+    REQUIRE(f.client.send(list_vms).ok());
+    CHECK(f.clock.requested_delays() == std::vector<nanoseconds>{8s});
+  }
+  SECTION("no Date: the clock's wall time (fake_clock starts at 2026-01-01T00:00:00Z)") {
+    fixture f;
+    f.transport().script({t::respond(503).header("Retry-After", "Thu, 01 Jan 2026 00:00:05 GMT"), t::respond(200)});
+    REQUIRE(f.client.send(list_vms).ok());
+    CHECK(f.clock.requested_delays() == std::vector<nanoseconds>{5s});
+  }
+}
+
+TEST_CASE("a malformed Retry-After falls back to the backoff delay", "[client][retry_after]") {
+  fixture f;
+  f.transport().script({t::respond(503).header("Retry-After", "soon-ish"), t::respond(200)});
+  REQUIRE(f.client.send(list_vms).ok());
+  CHECK(f.clock.requested_delays() == std::vector<nanoseconds>{585'822'980ns});  // seed 42's first delay
+}
+
+TEST_CASE("a Retry-After longer than the cap fails at once, naming the requested wait", "[client][retry_after]") {
+  SECTION("default cap: max_delay (10 s)") {
+    fixture f;
+    f.transport().script({t::respond(503).header("Retry-After", "120"), t::respond(200)});
+    const auto result = f.client.send(list_vms);
+    CHECK(result.error() == error::retry_after_too_long);
+    CHECK(result.requested_wait() == 120s);
+    CHECK(result.allowed_wait() == 10s);
+    CHECK(result.message() ==
+          "the server asked to wait 120 s (Retry-After), more than the 10 s allowed (retry_after_max_ms); not "
+          "retried after 1 attempt: 503 Service Unavailable");
+    CHECK(f.transport().attempt_count() == 1);
+    CHECK(f.clock.waits().empty());
+  }
+  SECTION("a configured cap") {
+    retry_config config;
+    config.retry_after_max = std::chrono::milliseconds(200'000);
+    fixture f{config};
+    f.transport().script({t::respond(503).header("Retry-After", "120"), t::respond(200)});
+    REQUIRE(f.client.send(list_vms).ok());
+    CHECK(f.clock.requested_delays() == std::vector<nanoseconds>{120s});
+  }
+}
+
+TEST_CASE("Retry-After on a configured 429, and ignored when respect_retry_after is off", "[client][retry_after]") {
+  retry_config config;
+  config.retry_on = {429, 503};
+  SECTION("honoured") {
+    fixture f{config};
+    f.transport().script({t::respond(429).header("Retry-After", "2"), t::respond(200)});
+    REQUIRE(f.client.send(list_vms).ok());
+    CHECK(f.clock.requested_delays() == std::vector<nanoseconds>{2s});
+  }
+  SECTION("ignored") {
+    config.respect_retry_after = false;
+    fixture f{config};
+    f.transport().script({t::respond(429).header("Retry-After", "2"), t::respond(200)});
+    REQUIRE(f.client.send(list_vms).ok());
+    CHECK(f.clock.requested_delays() == std::vector<nanoseconds>{585'822'980ns});
+  }
+  SECTION("never on a status that is not retried") {
+    fixture f{config};
+    f.transport().script({t::respond(500).header("Retry-After", "2")});
+    CHECK(f.client.send(list_vms).ok());
+    CHECK(f.clock.waits().empty());
+  }
+}
+
+TEST_CASE("a deadline bounds the whole call: a wait past it is not started", "[client][deadline]") {
+  fixture f;
+  f.transport().otherwise(t::respond(503));
+  retryhttp::call_options options;
+  options.deadline = 2s;  // waits 585.8 ms, then 1477.9 ms would end at 2063.7 ms: refused
+  const auto result = f.client.send(list_vms, options);
+  CHECK(result.error() == error::deadline_exceeded);
+  CHECK(result.attempts() == 2);
+  CHECK(f.clock.requested_delays() == std::vector<nanoseconds>{585'822'980ns});
+  CHECK(f.clock.now().time_since_epoch() == 585'822'980ns);  // failed at once, not at the deadline
+  CHECK(result.requested_wait() == 1'477'873'363ns);
+  CHECK(result.allowed_wait() == 2s - 585'822'980ns);
+  CHECK(result.message() ==
+        "deadline exceeded after 2 attempts: the next wait of 1.48 s would end past the call's deadline (1.41 s "
+        "left); the last attempt ended with 503 Service Unavailable");
+}
+
+TEST_CASE("each attempt's timeout is the smaller of its own and the time left", "[client][deadline]") {
+  retry_config config;
+  config.attempt_timeout = 5s;
+  config.deadline = 3s;  // from the config this time
+  fixture f{config};
+  f.transport().script({t::respond(503).after(1s), t::hang(), t::respond(200)});
+  const auto result = f.client.send(list_vms);
+  const auto attempts = f.transport().attempts();
+  REQUIRE(attempts.size() == 2);
+  CHECK(attempts[0].timeout == nanoseconds(3s));                             // min(5 s, 3 s left)
+  CHECK(attempts[1].timeout == nanoseconds(3s - 1s - 585'822'980ns));  // what the first attempt and wait left
+  CHECK(result.error() == error::deadline_exceeded);
+  CHECK(f.clock.elapsed() == 3s);  // the hung attempt ended exactly at the deadline
+}
+
+TEST_CASE("a per-call deadline overrides the config's; zero time means no attempt", "[client][deadline]") {
+  retry_config config;
+  config.deadline = 1s;
+  fixture f{config};
+  f.transport().otherwise(t::respond(503));
+  retryhttp::call_options generous;
+  generous.deadline = 1h;
+  CHECK(f.client.send(list_vms, generous).error() == error::retries_exhausted);
+  retryhttp::call_options none_left;
+  none_left.deadline = 0s;
+  const auto result = f.client.send(list_vms, none_left);
+  CHECK(result.error() == error::deadline_exceeded);
+  CHECK(result.attempts() == 0);
+}
+
+TEST_CASE("a Retry-After past the deadline fails at once, naming the wait", "[client][deadline][retry_after]") {
+  fixture f;
+  f.transport().script({t::respond(503).header("Retry-After", "8"), t::respond(200)});
+  retryhttp::call_options options;
+  options.deadline = 5s;
+  const auto result = f.client.send(list_vms, options);
+  CHECK(result.error() == error::deadline_exceeded);
+  CHECK(result.requested_wait() == 8s);
+  CHECK(f.clock.waits().empty());
+}
+
+TEST_CASE("a shared token bucket stops retries across clients; the last outcome is the result", "[client][budget]") {
+  retry_config config;
+  config.budget.type = retryhttp::budget_config::kind::token_bucket;
+  config.budget.max_tokens = 4;  // retries while tokens > 2: two failures spend what may be spent
+  fixture a{config};
+  fixture b{config};
+  b.client.share_budget(a.client.budget());
+  a.transport().otherwise(t::respond(503));
+  b.transport().otherwise(t::respond(503));
+  const auto first = a.client.send(list_vms);  // 503 (3 left, retry), 503 (2 left: no)
+  CHECK(first.error() == error::budget_exhausted);
+  CHECK(first.attempts() == 2);
+  CHECK(first.response().result_int() == 503);
+  CHECK(first.message() == "retry budget exhausted after 2 attempts: 503 Service Unavailable");
+  const auto second = b.client.send(list_vms);  // the other client finds the shared bucket empty
+  CHECK(second.error() == error::budget_exhausted);
+  CHECK(second.attempts() == 1);
+}
+
+TEST_CASE("a percent budget lets 10% of calls retry when everything fails", "[client][budget]") {
+  retry_config config;
+  config.budget.type = retryhttp::budget_config::kind::percent;
+  config.budget.percent = 10;
+  config.budget.min_retries = 0;
+  fixture f{config};
+  f.transport().otherwise(t::respond(503));
+  for (int call = 0; call < 100; ++call) (void)f.client.send(list_vms);
+  CHECK(f.transport().attempt_count() == 110);  // load 1.1x, not 4x
+}
+
+TEST_CASE("successes refill the bucket", "[client][budget]") {
+  retry_config config;
+  config.budget.type = retryhttp::budget_config::kind::token_bucket;
+  config.budget.max_tokens = 4;
+  config.budget.token_ratio = 1;
+  fixture f{config};
+  f.transport().script({t::respond(503), t::respond(503), t::respond(200), t::respond(200), t::respond(503),
+                        t::respond(200)});
+  CHECK(f.client.send(list_vms).error() == error::budget_exhausted);  // 4 -> 3 -> 2
+  CHECK(f.client.send(list_vms).ok());                                 // 3
+  CHECK(f.client.send(list_vms).ok());                                 // 4
+  CHECK(f.client.send(list_vms).ok());                                 // 503 -> 3, retried, 200 -> 4
+  CHECK(f.transport().attempt_count() == 6);
+}

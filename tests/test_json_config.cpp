@@ -132,3 +132,47 @@ TEST_CASE("retry_config_from_json reads a retry object at any path, over given d
     CHECK(error.key_path() == "client.retry.max_retries");
   }
 }
+
+TEST_CASE("deadline, Retry-After and budget keys", "[json_config]") {
+  const auto config = load_retry_config(R"({"retry": {"deadline_ms": 30000, "respect_retry_after": false,
+    "retry_after_max_ms": 60000, "budget": {"kind": "token_bucket", "max_tokens": 10, "token_ratio": 0.5}}})");
+  CHECK(config.deadline == 30s);
+  CHECK_FALSE(config.respect_retry_after);
+  CHECK(config.retry_after_max == std::chrono::milliseconds(60s));
+  CHECK(config.retry_after_cap() == 60s);
+  CHECK(config.budget.type == retryhttp::budget_config::kind::token_bucket);
+  CHECK(config.budget.max_tokens == 10);
+  CHECK(config.budget.token_ratio == 0.5);
+  CHECK(retry_config{}.retry_after_cap() == 10s);  // default: max_delay
+
+  const auto percent = load_retry_config(R"({"retry": {"budget": {"kind": "percent", "percent": 20, "min_retries": 3}}})");
+  CHECK(percent.budget.type == retryhttp::budget_config::kind::percent);
+  CHECK(percent.budget.percent == 20);
+  CHECK(percent.budget.min_retries == 3);
+  CHECK(load_retry_config(R"({"retry": {"budget": {"kind": "none"}}})").budget == retryhttp::budget_config{});
+}
+
+TEST_CASE("bad deadline, Retry-After and budget values name their key", "[json_config]") {
+  using row = std::tuple<std::string, std::string>;
+  const auto [json, key] = GENERATE(table<std::string, std::string>({
+      row{R"({"retry": {"deadline_ms": -1}})", "retry.deadline_ms"},
+      row{R"({"retry": {"respect_retry_after": 1}})", "retry.respect_retry_after"},
+      row{R"({"retry": {"retry_after_max_ms": "1m"}})", "retry.retry_after_max_ms"},
+      row{R"({"retry": {"budget": {}}})", "retry.budget.kind"},
+      row{R"({"retry": {"budget": {"kind": "leaky"}}})", "retry.budget.kind"},
+      row{R"({"retry": {"budget": {"kind": "token_bucket", "max_tokens": 0}}})", "retry.budget.max_tokens"},
+      row{R"({"retry": {"budget": {"kind": "token_bucket", "max_tokens": 2000}}})", "retry.budget.max_tokens"},
+      row{R"({"retry": {"budget": {"kind": "token_bucket", "token_ratio": "0.1"}}})", "retry.budget.token_ratio"},
+      row{R"({"retry": {"budget": {"kind": "token_bucket", "percent": 10}}})", "retry.budget.percent"},
+      row{R"({"retry": {"budget": {"kind": "percent", "percent": -5}}})", "retry.budget.percent"},
+      row{R"({"retry": {"budget": {"kind": "percent", "min_retries": 1.5}}})", "retry.budget.min_retries"},
+      row{R"({"retry": {"budget": 10}})", "retry.budget"},
+  }));
+  CAPTURE(json);
+  try {
+    (void)load_retry_config(json);
+    FAIL("accepted: " << json);
+  } catch (const config_error& error) {
+    CHECK(error.key_path() == key);
+  }
+}

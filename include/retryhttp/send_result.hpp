@@ -76,7 +76,7 @@ class send_result {
     if (const auto* failure = std::get_if<2>(&last_)) last = failure->message();
     if (ok()) return last + " after " + detail::plural(attempts_, "attempt", "attempts");
     return detail::failure_message(static_cast<retryhttp::error>(error_.value()), attempts_, request_line_,
-                                   last, has_response());
+                                   last, has_response(), requested_wait_, allowed_wait_);
   }
 
  private:

@@ -1,0 +1,82 @@
+#include <retryhttp/idempotency_key.hpp>
+
+#include <retryhttp/client.hpp>
+#include <retryhttp/testing/fake_clock.hpp>
+#include <retryhttp/testing/fake_transport.hpp>
+#include <vmm/orchestrator_idempotency.hpp>
+
+#include <boost/beast/http/empty_body.hpp>
+#include <catch2/catch.hpp>
+
+#include <regex>
+#include <set>
+#include <string>
+
+namespace t = retryhttp::testing;
+namespace http = boost::beast::http;
+using retryhttp::idempotency_keys;
+using retryhttp::keyed_route;
+
+TEST_CASE("keys are UUID v4: version 4, variant 10xx, all different", "[idempotency_key]") {
+  retryhttp::detail::splitmix64 random{1};
+  const std::regex shape("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) {
+    const auto key = retryhttp::make_uuid_v4(random);
+    CAPTURE(key);
+    REQUIRE(std::regex_match(key, shape));
+    seen.insert(key);
+  }
+  CHECK(seen.size() == 1000);
+}
+
+TEST_CASE("a keyed route gets a key and becomes safe with it; other routes are the inner policy's", "[idempotency_key]") {
+  const idempotency_keys<> policy{{{http::verb::post, "/v1/orders"}}, {}, 7};
+  const http::request<http::empty_body> order{http::verb::post, "/v1/orders", 11};
+  const http::request<http::empty_body> other{http::verb::post, "/v1/other", 11};
+  CHECK_FALSE(policy.is_idempotent(order));  // no key yet
+  const auto key = policy.key_for(order);
+  REQUIRE(key);
+  auto keyed = order;
+  keyed.set("Idempotency-Key", *key);
+  CHECK(policy.is_idempotent(keyed));
+  CHECK_FALSE(policy.key_for(keyed));  // a caller's key is kept
+  CHECK_FALSE(policy.key_for(other));
+  CHECK_FALSE(policy.is_idempotent(other));
+  CHECK(policy.is_idempotent(http::request<http::empty_body>{http::verb::get, "/v1/orders", 11}));
+  // Seeded policies give reproducible keys; each call a new one.
+  const idempotency_keys<> same_seed{{{http::verb::post, "/v1/orders"}}, {}, 7};
+  CHECK(same_seed.key_for(order) == key);
+  CHECK(same_seed.key_for(order) != key);
+}
+
+TEST_CASE("a keyed create whose response is lost is retried with the same key, once per call", "[idempotency_key][client]") {
+  t::fake_clock clock;
+  retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock,
+                          vmm::orchestrator_idempotency>
+      client{{}, t::fake_transport{clock}, retryhttp::exponential_backoff{1}, clock,
+             vmm::orchestrator_idempotency{true, 99}};
+  client.transport().script({t::reset_connection(), t::respond(503), t::respond(201), t::respond(201)});
+  const t::fake_transport::request_type create{http::verb::post, "/v1/vms", 11, R"({"name":"a"})"};
+  REQUIRE(client.send(create).ok());
+  REQUIRE(client.send(create).ok());
+  const auto sent = client.transport().requests();
+  REQUIRE(sent.size() == 4);
+  const std::string first_key(sent[0]["Idempotency-Key"]);
+  CHECK(first_key.size() == 36);
+  CHECK(sent[1]["Idempotency-Key"] == first_key);
+  CHECK(sent[2]["Idempotency-Key"] == first_key);
+  CHECK(sent[3]["Idempotency-Key"] != first_key);  // a new logical call, a new key
+  CHECK(create.count("Idempotency-Key") == 0);      // the caller's request is untouched
+}
+
+TEST_CASE("without keys, the orchestrator policy sends no header and never retries create", "[idempotency_key][client]") {
+  t::fake_clock clock;
+  retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock,
+                          vmm::orchestrator_idempotency>
+      client{{}, t::fake_transport{clock}, retryhttp::exponential_backoff{1}, clock};
+  client.transport().script({t::reset_connection(), t::respond(201)});
+  CHECK(client.send({http::verb::post, "/v1/vms", 11}).error() == retryhttp::error::may_have_been_applied);
+  CHECK(client.transport().requests().at(0).count("Idempotency-Key") == 0);
+  CHECK(client.transport().attempt_count() == 1);
+}
