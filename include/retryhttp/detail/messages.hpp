@@ -30,7 +30,8 @@ inline std::string plural(unsigned count, std::string_view one, std::string_view
 inline std::string human_duration(std::chrono::nanoseconds d) {
   const double ms = std::chrono::duration<double, std::milli>(d).count();
   if (ms < 1000) return fmt::format("{:.0f} ms", ms);
-  return fmt::format("{:.3g} s", ms / 1000);
+  if (ms < 10'000) return fmt::format("{:.3g} s", ms / 1000);
+  return fmt::format("{:.0f} s", ms / 1000);
 }
 
 /// The message of a call that ended with `reason` after `attempts` attempts. `request_line` is "POST
