@@ -124,6 +124,41 @@ void BM_Send(benchmark::State& state) {
 }
 BENCHMARK(BM_Send)->Arg(0)->Arg(3)->ArgName("retries");
 
+// ---- What the opt-in features cost on the success path
+// ------------------------------------------------------
+struct hookless_observer {};  // an observer type with no hooks: nothing is called, nothing is built
+struct counting_observer {
+  std::size_t attempts = 0;
+  std::size_t retries = 0;
+  void on_attempt(const rh::attempt_event& event) { attempts += event.attempt; }
+  void on_retry(const rh::retry_event&) { ++retries; }
+  void on_give_up(const rh::give_up_event&) {}
+};
+
+template <class Observer>
+void BM_SendObserved(benchmark::State& state) {
+  t::fake_clock clock;
+  rh::basic_client<t::fake_transport, rh::exponential_backoff, t::fake_clock, vmm::orchestrator_idempotency,
+                   Observer>
+      client{{}, make_transport(clock, 0), rh::exponential_backoff{42}, clock, {}, Observer{}};
+  for (auto _ : state) benchmark::DoNotOptimize(client.send(get_vm));
+  if constexpr (std::is_same_v<Observer, counting_observer>)
+    benchmark::DoNotOptimize(client.observer().attempts);
+}
+BENCHMARK(BM_SendObserved<rh::no_observer>)->Name("BM_SendObserved/no_observer");
+BENCHMARK(BM_SendObserved<hookless_observer>)->Name("BM_SendObserved/hookless_observer");
+BENCHMARK(BM_SendObserved<counting_observer>)->Name("BM_SendObserved/counting_observer");
+
+void BM_SendWithBudget(benchmark::State& state) {
+  t::fake_clock clock;
+  rh::retry_config config;
+  config.budget.type =
+      state.range(0) == 0 ? rh::budget_config::kind::token_bucket : rh::budget_config::kind::percent;
+  client_type client{config, make_transport(clock, 0), rh::exponential_backoff{42}, clock};
+  for (auto _ : state) benchmark::DoNotOptimize(client.send(get_vm));
+}
+BENCHMARK(BM_SendWithBudget)->Arg(0)->Arg(1)->ArgName("percent");
+
 // ---- system_clock: time from request_stop() to the sleeper running again
 // ----------------------------------------
 void BM_SystemClockStopLatency(benchmark::State& state) {

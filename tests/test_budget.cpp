@@ -29,7 +29,8 @@ TEST_CASE("token bucket: gRPC's retryThrottling arithmetic", "[budget]") {
   CHECK(budget.tokens() == Approx(10));  // never above max
 }
 
-TEST_CASE("percent budget: calls earn retries, a reserve is always there, the balance is capped", "[budget]") {
+TEST_CASE("percent budget: calls earn retries, a reserve is always there, the balance is capped",
+          "[budget]") {
   percent_budget budget{10, 2};
   CHECK(budget.available() == Approx(2));
   CHECK(budget.try_retry());
@@ -48,7 +49,8 @@ TEST_CASE("a percent budget bounds sustained retries to the percentage", "[budge
   int retries = 0;
   for (int call = 0; call < 10'000; ++call) {
     budget.on_call();
-    for (int attempt = 0; attempt < 3 && budget.try_retry(); ++attempt) ++retries;  // every call wants 3 retries
+    for (int attempt = 0; attempt < 3 && budget.try_retry(); ++attempt)
+      ++retries;  // every call wants 3 retries
   }
   CHECK(retries == 1000);  // 10% of the calls, not 300%
 }
@@ -65,7 +67,8 @@ TEST_CASE("make_retry_budget builds what the config asks for", "[budget]") {
   CHECK(dynamic_cast<percent_budget*>(retryhttp::make_retry_budget(config).get()) != nullptr);
 }
 
-TEST_CASE("budgets stay consistent under threads (run under ThreadSanitizer by scripts/tsan.sh)", "[budget][threads]") {
+TEST_CASE("budgets stay consistent under threads (run under ThreadSanitizer by scripts/tsan.sh)",
+          "[budget][threads]") {
   token_bucket_budget bucket{100, 0.5};
   percent_budget percent{10, 0};
   std::atomic<int> granted{0};

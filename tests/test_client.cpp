@@ -396,7 +396,8 @@ TEST_CASE("a client shared by threads keeps each call's attempts apart", "[clien
   CHECK(f.transport().attempt_count() == 400);
 }
 
-// ---- Beyond the ticket: Retry-After, deadlines, budgets ------------------------------------------------------
+// ---- Beyond the ticket: Retry-After, deadlines, budgets
+// ------------------------------------------------------
 
 TEST_CASE("Retry-After in delta-seconds replaces the backoff delay", "[client][retry_after]") {
   fixture f;
@@ -405,7 +406,8 @@ TEST_CASE("Retry-After in delta-seconds replaces the backoff delay", "[client][r
   CHECK(f.clock.requested_delays() == std::vector<nanoseconds>{3s});
 }
 
-TEST_CASE("Retry-After as an HTTP-date is measured from the response's Date, else the wall clock", "[client][retry_after]") {
+TEST_CASE("Retry-After as an HTTP-date is measured from the response's Date, else the wall clock",
+          "[client][retry_after]") {
   SECTION("the response's Date: immune to a skewed client clock") {
     fixture f;
     f.transport().script({t::respond(503)
@@ -417,7 +419,8 @@ TEST_CASE("Retry-After as an HTTP-date is measured from the response's Date, els
   }
   SECTION("no Date: the clock's wall time (fake_clock starts at 2026-01-01T00:00:00Z)") {
     fixture f;
-    f.transport().script({t::respond(503).header("Retry-After", "Thu, 01 Jan 2026 00:00:05 GMT"), t::respond(200)});
+    f.transport().script(
+        {t::respond(503).header("Retry-After", "Thu, 01 Jan 2026 00:00:05 GMT"), t::respond(200)});
     REQUIRE(f.client.send(list_vms).ok());
     CHECK(f.clock.requested_delays() == std::vector<nanoseconds>{5s});
   }
@@ -430,7 +433,8 @@ TEST_CASE("a malformed Retry-After falls back to the backoff delay", "[client][r
   CHECK(f.clock.requested_delays() == std::vector<nanoseconds>{585'822'980ns});  // seed 42's first delay
 }
 
-TEST_CASE("a Retry-After longer than the cap fails at once, naming the requested wait", "[client][retry_after]") {
+TEST_CASE("a Retry-After longer than the cap fails at once, naming the requested wait",
+          "[client][retry_after]") {
   SECTION("default cap: max_delay (10 s)") {
     fixture f;
     f.transport().script({t::respond(503).header("Retry-After", "120"), t::respond(200)});
@@ -454,7 +458,8 @@ TEST_CASE("a Retry-After longer than the cap fails at once, naming the requested
   }
 }
 
-TEST_CASE("Retry-After on a configured 429, and ignored when respect_retry_after is off", "[client][retry_after]") {
+TEST_CASE("Retry-After on a configured 429, and ignored when respect_retry_after is off",
+          "[client][retry_after]") {
   retry_config config;
   config.retry_on = {429, 503};
   SECTION("honoured") {
@@ -504,7 +509,7 @@ TEST_CASE("each attempt's timeout is the smaller of its own and the time left", 
   const auto result = f.client.send(list_vms);
   const auto attempts = f.transport().attempts();
   REQUIRE(attempts.size() == 2);
-  CHECK(attempts[0].timeout == nanoseconds(3s));                             // min(5 s, 3 s left)
+  CHECK(attempts[0].timeout == nanoseconds(3s));                       // min(5 s, 3 s left)
   CHECK(attempts[1].timeout == nanoseconds(3s - 1s - 585'822'980ns));  // what the first attempt and wait left
   CHECK(result.error() == error::deadline_exceeded);
   CHECK(f.clock.elapsed() == 3s);  // the hung attempt ended exactly at the deadline
@@ -525,7 +530,8 @@ TEST_CASE("a per-call deadline overrides the config's; zero time means no attemp
   CHECK(result.attempts() == 0);
 }
 
-TEST_CASE("a Retry-After past the deadline fails at once, naming the wait", "[client][deadline][retry_after]") {
+TEST_CASE("a Retry-After past the deadline fails at once, naming the wait",
+          "[client][deadline][retry_after]") {
   fixture f;
   f.transport().script({t::respond(503).header("Retry-After", "8"), t::respond(200)});
   retryhttp::call_options options;
@@ -536,7 +542,8 @@ TEST_CASE("a Retry-After past the deadline fails at once, naming the wait", "[cl
   CHECK(f.clock.waits().empty());
 }
 
-TEST_CASE("a shared token bucket stops retries across clients; the last outcome is the result", "[client][budget]") {
+TEST_CASE("a shared token bucket stops retries across clients; the last outcome is the result",
+          "[client][budget]") {
   retry_config config;
   config.budget.type = retryhttp::budget_config::kind::token_bucket;
   config.budget.max_tokens = 4;  // retries while tokens > 2: two failures spend what may be spent
@@ -572,11 +579,11 @@ TEST_CASE("successes refill the bucket", "[client][budget]") {
   config.budget.max_tokens = 4;
   config.budget.token_ratio = 1;
   fixture f{config};
-  f.transport().script({t::respond(503), t::respond(503), t::respond(200), t::respond(200), t::respond(503),
-                        t::respond(200)});
+  f.transport().script(
+      {t::respond(503), t::respond(503), t::respond(200), t::respond(200), t::respond(503), t::respond(200)});
   CHECK(f.client.send(list_vms).error() == error::budget_exhausted);  // 4 -> 3 -> 2
-  CHECK(f.client.send(list_vms).ok());                                 // 3
-  CHECK(f.client.send(list_vms).ok());                                 // 4
-  CHECK(f.client.send(list_vms).ok());                                 // 503 -> 3, retried, 200 -> 4
+  CHECK(f.client.send(list_vms).ok());                                // 3
+  CHECK(f.client.send(list_vms).ok());                                // 4
+  CHECK(f.client.send(list_vms).ok());                                // 503 -> 3, retried, 200 -> 4
   CHECK(f.transport().attempt_count() == 6);
 }

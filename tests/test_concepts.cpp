@@ -165,6 +165,7 @@ TEST_CASE("empty policies add no storage to the client", "[concepts]") {
       rh::basic_client<always_ok_transport, rh::no_jitter_backoff, rh::system_clock, rh::method_idempotency>;
   // The config, the method set and the (optional) shared budget; the empty transport, backoff, clock and
   // observer take no room.
-  CHECK(sizeof(lean) ==
-        sizeof(rh::retry_config) + sizeof(rh::method_idempotency) + sizeof(std::shared_ptr<rh::retry_budget>));
+  CHECK(sizeof(lean)
+        == sizeof(rh::retry_config) + sizeof(rh::method_idempotency)
+               + sizeof(std::shared_ptr<rh::retry_budget>));
 }

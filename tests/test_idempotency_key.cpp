@@ -30,7 +30,8 @@ TEST_CASE("keys are UUID v4: version 4, variant 10xx, all different", "[idempote
   CHECK(seen.size() == 1000);
 }
 
-TEST_CASE("a keyed route gets a key and becomes safe with it; other routes are the inner policy's", "[idempotency_key]") {
+TEST_CASE("a keyed route gets a key and becomes safe with it; other routes are the inner policy's",
+          "[idempotency_key]") {
   const idempotency_keys<> policy{{{http::verb::post, "/v1/orders"}}, {}, 7};
   const http::request<http::empty_body> order{http::verb::post, "/v1/orders", 11};
   const http::request<http::empty_body> other{http::verb::post, "/v1/other", 11};
@@ -50,11 +51,15 @@ TEST_CASE("a keyed route gets a key and becomes safe with it; other routes are t
   CHECK(same_seed.key_for(order) != key);
 }
 
-TEST_CASE("a keyed create whose response is lost is retried with the same key, once per call", "[idempotency_key][client]") {
+TEST_CASE("a keyed create whose response is lost is retried with the same key, once per call",
+          "[idempotency_key][client]") {
   t::fake_clock clock;
   retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock,
                           vmm::orchestrator_idempotency>
-      client{{}, t::fake_transport{clock}, retryhttp::exponential_backoff{1}, clock,
+      client{{},
+             t::fake_transport{clock},
+             retryhttp::exponential_backoff{1},
+             clock,
              vmm::orchestrator_idempotency{true, 99}};
   client.transport().script({t::reset_connection(), t::respond(503), t::respond(201), t::respond(201)});
   const t::fake_transport::request_type create{http::verb::post, "/v1/vms", 11, R"({"name":"a"})"};
@@ -67,10 +72,11 @@ TEST_CASE("a keyed create whose response is lost is retried with the same key, o
   CHECK(sent[1]["Idempotency-Key"] == first_key);
   CHECK(sent[2]["Idempotency-Key"] == first_key);
   CHECK(sent[3]["Idempotency-Key"] != first_key);  // a new logical call, a new key
-  CHECK(create.count("Idempotency-Key") == 0);      // the caller's request is untouched
+  CHECK(create.count("Idempotency-Key") == 0);     // the caller's request is untouched
 }
 
-TEST_CASE("without keys, the orchestrator policy sends no header and never retries create", "[idempotency_key][client]") {
+TEST_CASE("without keys, the orchestrator policy sends no header and never retries create",
+          "[idempotency_key][client]") {
   t::fake_clock clock;
   retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock,
                           vmm::orchestrator_idempotency>

@@ -85,7 +85,8 @@ TEST_CASE("a bad config names the key path and what was expected", "[json_config
           "retry.attempt_timeout_ms: expected a number of milliseconds (0: none) from 0 to 86400000, got -1"},
       row{R"({"retry": {"max_retry": 3}})", "retry.max_retry",
           "retry.max_retry: expected one of the keys max_retries, base_delay_ms, max_delay_ms, retry_on, "
-          "retry_unsafe_when_not_sent, attempt_timeout_ms, deadline_ms, respect_retry_after, retry_after_max_ms, "
+          "retry_unsafe_when_not_sent, attempt_timeout_ms, deadline_ms, respect_retry_after, "
+          "retry_after_max_ms, "
           "budget, got an unknown key"},
       row{R"({"retries": {}})", "retries", "retries: expected one of the keys retry, got an unknown key"},
       row{R"({"retry": [1, 2]})", "retry", "retry: expected an object, got an array"},
@@ -145,7 +146,8 @@ TEST_CASE("deadline, Retry-After and budget keys", "[json_config]") {
   CHECK(config.budget.token_ratio == 0.5);
   CHECK(retry_config{}.retry_after_cap() == 10s);  // default: max_delay
 
-  const auto percent = load_retry_config(R"({"retry": {"budget": {"kind": "percent", "percent": 20, "min_retries": 3}}})");
+  const auto percent =
+      load_retry_config(R"({"retry": {"budget": {"kind": "percent", "percent": 20, "min_retries": 3}}})");
   CHECK(percent.budget.type == retryhttp::budget_config::kind::percent);
   CHECK(percent.budget.percent == 20);
   CHECK(percent.budget.min_retries == 3);
@@ -161,8 +163,10 @@ TEST_CASE("bad deadline, Retry-After and budget values name their key", "[json_c
       row{R"({"retry": {"budget": {}}})", "retry.budget.kind"},
       row{R"({"retry": {"budget": {"kind": "leaky"}}})", "retry.budget.kind"},
       row{R"({"retry": {"budget": {"kind": "token_bucket", "max_tokens": 0}}})", "retry.budget.max_tokens"},
-      row{R"({"retry": {"budget": {"kind": "token_bucket", "max_tokens": 2000}}})", "retry.budget.max_tokens"},
-      row{R"({"retry": {"budget": {"kind": "token_bucket", "token_ratio": "0.1"}}})", "retry.budget.token_ratio"},
+      row{R"({"retry": {"budget": {"kind": "token_bucket", "max_tokens": 2000}}})",
+          "retry.budget.max_tokens"},
+      row{R"({"retry": {"budget": {"kind": "token_bucket", "token_ratio": "0.1"}}})",
+          "retry.budget.token_ratio"},
       row{R"({"retry": {"budget": {"kind": "token_bucket", "percent": 10}}})", "retry.budget.percent"},
       row{R"({"retry": {"budget": {"kind": "percent", "percent": -5}}})", "retry.budget.percent"},
       row{R"({"retry": {"budget": {"kind": "percent", "min_retries": 1.5}}})", "retry.budget.min_retries"},

@@ -32,11 +32,11 @@ TEST_CASE("Retry-After: delta-seconds and dates relative to a reference", "[retr
 }
 
 TEST_CASE("a malformed Retry-After is no hint, never a crash", "[retry_after]") {
-  const std::string value = GENERATE(as<std::string>{}, "", " ", "-5", "1.5", "5s", "soon", "Sun, 06 Nov 1994",
-                                     "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Foo 1994 08:49:37 GMT",
-                                     "Sun, 06 Nov 1994 25:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 UTC",
-                                     "Sun, 06 Nov 1994 08:49:37 GMT extra", "Sun Nov 6 08:49:37 1994",
-                                     "Sunday, 06-Nov-1994 08:49:37 GMT", std::string(1000, 'x'), "Thu, 29 Feb 2023 00:00:00 GMT");
+  const std::string value = GENERATE(
+      as<std::string>{}, "", " ", "-5", "1.5", "5s", "soon", "Sun, 06 Nov 1994",
+      "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT",
+      "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 06 Nov 1994 08:49:37 GMT extra", "Sun Nov 6 08:49:37 1994",
+      "Sunday, 06-Nov-1994 08:49:37 GMT", std::string(1000, 'x'), "Thu, 29 Feb 2023 00:00:00 GMT");
   CAPTURE(value);
   CHECK_FALSE(parse_retry_after(value, example).has_value());
 }

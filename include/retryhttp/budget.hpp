@@ -1,9 +1,10 @@
 #ifndef RETRYHTTP_BUDGET_HPP
 #define RETRYHTTP_BUDGET_HPP
 
-// Retry budgets: a limit on retries shared by every client that holds the same budget, so that when a backend is
-// down the whole fleet's retries add a bounded fraction of load instead of multiplying it by max_retries + 1.
-// Both models are lock-free: the success path is one relaxed load (and, below the cap, one compare-exchange).
+// Retry budgets: a limit on retries shared by every client that holds the same budget, so that when a backend
+// is down the whole fleet's retries add a bounded fraction of load instead of multiplying it by max_retries
+// + 1. Both models are lock-free: the success path is one relaxed load (and, below the cap, one
+// compare-exchange).
 
 #include <retryhttp/config.hpp>
 
@@ -27,9 +28,9 @@ class retry_budget {
   virtual bool try_retry() noexcept = 0;
 };
 
-/// gRPC's retryThrottling (gRFC A6): the bucket starts full at max_tokens; each transient failure takes 1 token,
-/// each success returns token_ratio; retries are allowed while tokens > max_tokens / 2. Tokens are kept in
-/// thousandths, as gRPC does, in one atomic.
+/// gRPC's retryThrottling (gRFC A6): the bucket starts full at max_tokens; each transient failure takes 1
+/// token, each success returns token_ratio; retries are allowed while tokens > max_tokens / 2. Tokens are
+/// kept in thousandths, as gRPC does, in one atomic.
 class token_bucket_budget final : public retry_budget {
  public:
   token_bucket_budget(double max_tokens, double token_ratio) noexcept
@@ -54,7 +55,9 @@ class token_bucket_budget final : public retry_budget {
   bool try_retry() noexcept override { return tokens_.load(std::memory_order_relaxed) * 2 > max_; }
 
   /// The current tokens, for tests and metrics.
-  double tokens() const noexcept { return static_cast<double>(tokens_.load(std::memory_order_relaxed)) / 1000; }
+  double tokens() const noexcept {
+    return static_cast<double>(tokens_.load(std::memory_order_relaxed)) / 1000;
+  }
 
  private:
   std::int64_t max_;
@@ -63,10 +66,10 @@ class token_bucket_budget final : public retry_budget {
 };
 
 /// A percentage budget in the style of Finagle's RetryBudget: each call deposits percent/100 of a retry, each
-/// retry withdraws one, and min_retries are always available so a quiet client can still retry. The balance is
-/// capped at min_retries + percent retries (what 100 calls earn), which stands in for Finagle's time window: old
-/// deposits cannot pile up into a retry storm. Sustained load under total failure tends to 1 + percent/100 times
-/// the calls.
+/// retry withdraws one, and min_retries are always available so a quiet client can still retry. The balance
+/// is capped at min_retries + percent retries (what 100 calls earn), which stands in for Finagle's time
+/// window: old deposits cannot pile up into a retry storm. Sustained load under total failure tends to 1 +
+/// percent/100 times the calls.
 class percent_budget final : public retry_budget {
  public:
   percent_budget(double percent, unsigned min_retries) noexcept
@@ -105,8 +108,10 @@ inline std::shared_ptr<retry_budget> make_retry_budget(const budget_config& conf
   switch (config.type) {
     case budget_config::kind::token_bucket:
       return std::make_shared<token_bucket_budget>(config.max_tokens, config.token_ratio);
-    case budget_config::kind::percent: return std::make_shared<percent_budget>(config.percent, config.min_retries);
-    case budget_config::kind::none: break;
+    case budget_config::kind::percent:
+      return std::make_shared<percent_budget>(config.percent, config.min_retries);
+    case budget_config::kind::none:
+      break;
   }
   return nullptr;
 }

@@ -1,9 +1,10 @@
 #ifndef RETRYHTTP_CLIENT_HPP
 #define RETRYHTTP_CLIENT_HPP
 
-// basic_client: composes a Transport, a Backoff, a Clock and an Idempotency policy (and, optionally, an Observer)
-// at compile time and drives the retry loop: attempt, classify, decide, wait, repeat. The rules live in decide() (decision.hpp) and the
-// per-call state in detail::call_state; this driver only sequences them, so async_send can reuse both.
+// basic_client: composes a Transport, a Backoff, a Clock and an Idempotency policy (and, optionally, an
+// Observer) at compile time and drives the retry loop: attempt, classify, decide, wait, repeat. The rules
+// live in decide() (decision.hpp) and the per-call state in detail::call_state; this driver only sequences
+// them, so async_send can reuse both.
 
 #include <retryhttp/backoff.hpp>
 #include <retryhttp/budget.hpp>
@@ -19,6 +20,7 @@
 #include <retryhttp/send_result.hpp>
 #include <retryhttp/transport.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -42,12 +44,14 @@ class basic_client {
   static_assert(Transport<T>,
                 "basic_client: the Transport parameter must model retryhttp::Transport "
                 "(request_type, response_type, attempt(request, attempt_context) -> attempt_outcome)");
-  static_assert(Backoff<B>,
-                "basic_client: the Backoff parameter must model retryhttp::Backoff (start(base, cap) -> a schedule "
-                "with next_delay(unsigned) -> std::chrono::nanoseconds)");
-  static_assert(Clock<C>,
-                "basic_client: the Clock parameter must model retryhttp::Clock (now(), sleep_until(t, stop_token) "
-                "-> bool)");
+  static_assert(
+      Backoff<B>,
+      "basic_client: the Backoff parameter must model retryhttp::Backoff (start(base, cap) -> a schedule "
+      "with next_delay(unsigned) -> std::chrono::nanoseconds)");
+  static_assert(
+      Clock<C>,
+      "basic_client: the Clock parameter must model retryhttp::Clock (now(), sleep_until(t, stop_token) "
+      "-> bool)");
   static_assert(Idempotency<I>,
                 "basic_client: the Idempotency parameter must model retryhttp::Idempotency "
                 "(is_idempotent(request_header) -> bool)");
@@ -62,8 +66,8 @@ class basic_client {
   using response_type = typename T::response_type;
   using result_type = send_result<response_type>;
 
-  /// Throws config_error when `config` is out of bounds (see validate()). A config that asks for a retry budget
-  /// gets one of its own; share_budget() shares one between clients.
+  /// Throws config_error when `config` is out of bounds (see validate()). A config that asks for a retry
+  /// budget gets one of its own; share_budget() shares one between clients.
   explicit basic_client(retry_config config = {}, T transport = T(), B backoff = B(), C clock = C(),
                         I idempotency = I(), O observer = O())
       : config_(std::move(config)),
@@ -76,9 +80,9 @@ class basic_client {
     budget_ = make_retry_budget(config_.budget);
   }
 
-  /// Sends `request`, retrying as the config and policies say, until a response is delivered or the call fails.
-  /// Never throws for network or HTTP failures: those are in the result. Exceptions come only from the policies
-  /// themselves (bad_alloc, a fake's scripting error).
+  /// Sends `request`, retrying as the config and policies say, until a response is delivered or the call
+  /// fails. Never throws for network or HTTP failures: those are in the result. Exceptions come only from the
+  /// policies themselves (bad_alloc, a fake's scripting error).
   result_type send(const request_type& request, std::stop_token stop = {}) {
     return send(request, call_options{std::move(stop), std::nullopt});
   }
@@ -109,62 +113,84 @@ class basic_client {
   O& observer() noexcept { return observer_; }
 
  private:
+  // One result object, filled in place and returned on every path (NRVO): the last attempt's response is
+  // constructed inside it and never moved again, so a successful send adds no move of the response (its
+  // fields and body) to what the transport did.
   result_type send_prepared(const request_type& request, const call_options& options) {
+    result_type result;
     const std::stop_token& stop = options.stop;
     const bool idempotent = static_cast<bool>(idempotency_.is_idempotent(request));
     detail::call_state state(backoff_.start(config_.base_delay, config_.max_delay));
     const unsigned max_attempts = config_.max_retries + 1;
     std::optional<std::chrono::nanoseconds> deadline = options.deadline;
     if (!deadline && config_.deadline.count() > 0) deadline = config_.deadline;
-    const auto start = clock_.now();
+    // The clock is read only when something needs the time: without a deadline or an attempt observer, the
+    // success path never calls now() (a mutex on the fake clock, a vDSO call on the real one).
+    const auto start = deadline ? clock_.now() : typename C::time_point{};
     auto time_left = [&]() -> std::optional<std::chrono::nanoseconds> {
       if (!deadline) return std::nullopt;
       return *deadline - std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - start);
     };
     if (budget_) budget_->on_call();
 
-    if (stop.stop_requested()) return give_up_before_first_attempt(request, error::canceled);
+    if (stop.stop_requested()) {
+      give_up(result, request, error::canceled, 0, {}, {});
+      return result;
+    }
     for (;;) {
       std::optional<std::chrono::nanoseconds> timeout;
       if (config_.attempt_timeout.count() > 0) timeout = config_.attempt_timeout;
       if (const auto left = time_left()) {
-        if (left->count() <= 0) {
-          if (state.attempts() == 0) return give_up_before_first_attempt(request, error::deadline_exceeded);
+        if (left->count() <= 0 && state.attempts() == 0) {
+          give_up(result, request, error::deadline_exceeded, 0, {}, {});
+          return result;
         }
         // Each attempt gets the smaller of its own timeout and the time left.
-        if (!timeout || *left < *timeout) timeout = *left > std::chrono::nanoseconds(0) ? *left : std::chrono::nanoseconds(0);
+        const auto remaining = std::max(*left, std::chrono::nanoseconds(0));
+        if (!timeout || remaining < *timeout) timeout = remaining;
       }
-      const auto attempt_start = clock_.now();
-      auto outcome = transport_.attempt(request, attempt_context{stop, timeout, state.attempts() + 1});
+      typename C::time_point attempt_start{};
+      if constexpr (detail::observes_attempts<O>) attempt_start = clock_.now();
+      const attempt_context context{stop, timeout, state.attempts() + 1};
+      auto& outcome = result.emplace_outcome([&] { return transport_.attempt(request, context); });
       const observed_outcome observed = outcome.observe();
       if constexpr (detail::observes_attempts<O>)
-        observer_.on_attempt(attempt_event{request, state.attempts() + 1, max_attempts, observed,
-                                           outcome.has_response() ? nullptr : &outcome.failure(),
-                                           std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - attempt_start)});
-      const auto step =
-          state.after_attempt(config_, observed, idempotent, retry_after_hint(outcome), time_left(), budget_.get());
-      switch (step.verdict.next) {
-        case action::deliver: return result_type::delivered(std::move(outcome).response(), state.attempts());
-        case action::fail:
-          return give_up(request, step.verdict.reason, state.attempts(), std::move(outcome), step.requested_wait,
-                         step.allowed_wait);
-        case action::retry: break;
+        observer_.on_attempt(attempt_event{
+            request, state.attempts() + 1, max_attempts, observed,
+            outcome.has_response() ? nullptr : &outcome.failure(),
+            std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - attempt_start)});
+      const auto step = state.after_attempt(config_, observed, idempotent, retry_after_hint(outcome),
+                                            time_left(), budget_.get());
+      if (step.verdict.next == action::deliver) {
+        result.deliver(state.attempts());
+        return result;
       }
-      // A stop that arrived during the attempt wins over the retry; the wait below also returns false at once.
-      if (stop.stop_requested())
-        return give_up(request, error::canceled, state.attempts(), std::move(outcome), {}, {});
+      if (step.verdict.next == action::fail) {
+        give_up(result, request, step.verdict.reason, state.attempts(), step.requested_wait,
+                step.allowed_wait);
+        return result;
+      }
+      // A stop that arrived during the attempt wins over the retry; the wait below also returns false at
+      // once.
+      if (stop.stop_requested()) {
+        give_up(result, request, error::canceled, state.attempts(), {}, {});
+        return result;
+      }
       if constexpr (detail::observes_retries<O>)
         observer_.on_retry(retry_event{request, state.attempts() + 1, max_attempts, step.delay, step.source});
       const auto until = clock_.now() + std::chrono::ceil<typename C::duration>(step.delay);
-      if (!clock_.sleep_until(until, stop))
-        return give_up(request, error::canceled, state.attempts(), std::move(outcome), {}, {});
+      if (!clock_.sleep_until(until, stop)) {
+        give_up(result, request, error::canceled, state.attempts(), {}, {});
+        return result;
+      }
     }
   }
 
   // The server's Retry-After, only for a status that is retried (the success path never reads a header). An
   // HTTP-date is measured from the response's own Date when it has one, which makes it immune to clock skew
   // between client and server; else from the Clock's wall time (wall_now() when it has one).
-  std::optional<std::chrono::nanoseconds> retry_after_hint(const attempt_outcome<response_type>& outcome) const {
+  std::optional<std::chrono::nanoseconds> retry_after_hint(
+      const attempt_outcome<response_type>& outcome) const {
     if (!config_.respect_retry_after || !outcome.has_response()) return std::nullopt;
     const auto& response = outcome.response();
     if (!config_.retry_on.contains(response.result_int())) return std::nullopt;
@@ -182,18 +208,11 @@ class basic_client {
     return detail::parse_retry_after(std::string_view(value.data(), value.size()), *reference);
   }
 
-  result_type give_up(const request_type& request, error reason, unsigned attempts,
-                      attempt_outcome<response_type> last, std::chrono::nanoseconds requested_wait,
-                      std::chrono::nanoseconds allowed_wait) {
+  void give_up(result_type& result, const request_type& request, error reason, unsigned attempts,
+               std::chrono::nanoseconds requested_wait, std::chrono::nanoseconds allowed_wait) {
     if constexpr (detail::observes_give_ups<O>)
       observer_.on_give_up(give_up_event{request, reason, attempts, requested_wait});
-    return result_type::failed(reason, attempts, std::move(last), request_line(request), requested_wait,
-                               allowed_wait);
-  }
-
-  result_type give_up_before_first_attempt(const request_type& request, error reason) {
-    if constexpr (detail::observes_give_ups<O>) observer_.on_give_up(give_up_event{request, reason, 0, {}});
-    return result_type::before_first_attempt(reason, request_line(request));
+    result.fail(reason, attempts, request_line(request), requested_wait, allowed_wait);
   }
 
   static std::string request_line(const request_type& request) {

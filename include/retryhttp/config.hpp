@@ -105,14 +105,14 @@ struct retry_config {
   /// The time one attempt may take (connect, write and read), handed to the Transport; zero means no limit.
   /// [attempt_timeout_ms]
   std::chrono::milliseconds attempt_timeout{0};
-  /// The time a whole call may take, all attempts and waits included; zero means no limit. A per-call deadline
-  /// (call_options::deadline) overrides it. [deadline_ms]
+  /// The time a whole call may take, all attempts and waits included; zero means no limit. A per-call
+  /// deadline (call_options::deadline) overrides it. [deadline_ms]
   std::chrono::milliseconds deadline{0};
-  /// Whether a Retry-After header (delta-seconds or HTTP-date) on a retried status replaces the backoff delay.
-  /// [respect_retry_after]
+  /// Whether a Retry-After header (delta-seconds or HTTP-date) on a retried status replaces the backoff
+  /// delay. [respect_retry_after]
   bool respect_retry_after = true;
-  /// The longest Retry-After wait accepted; a longer one fails the call at once (error::retry_after_too_long).
-  /// Empty: max_delay. [retry_after_max_ms]
+  /// The longest Retry-After wait accepted; a longer one fails the call at once
+  /// (error::retry_after_too_long). Empty: max_delay. [retry_after_max_ms]
   std::optional<std::chrono::milliseconds> retry_after_max;
   /// [budget]
   budget_config budget;
@@ -194,13 +194,14 @@ inline void validate(const retry_config& config, std::string_view prefix = "retr
     throw config_error(key("attempt_timeout_ms"), ms_range + " (0: no limit)", ms(config.attempt_timeout));
   if (config.deadline.count() < 0 || config.deadline > config_limits::max_delay)
     throw config_error(key("deadline_ms"), ms_range + " (0: no limit)", ms(config.deadline));
-  if (config.retry_after_max &&
-      (config.retry_after_max->count() < 0 || *config.retry_after_max > config_limits::max_delay))
+  if (config.retry_after_max
+      && (config.retry_after_max->count() < 0 || *config.retry_after_max > config_limits::max_delay))
     throw config_error(key("retry_after_max_ms"), ms_range, ms(*config.retry_after_max));
   const auto& budget = config.budget;
   if (budget.type == budget_config::kind::token_bucket) {
     if (!(budget.max_tokens >= 1 && budget.max_tokens <= 1000))
-      throw config_error(key("budget.max_tokens"), "a number from 1 to 1000", std::to_string(budget.max_tokens));
+      throw config_error(key("budget.max_tokens"), "a number from 1 to 1000",
+                         std::to_string(budget.max_tokens));
     if (!(budget.token_ratio >= 0.001 && budget.token_ratio <= budget.max_tokens))
       throw config_error(key("budget.token_ratio"), "a number from 0.001 to max_tokens",
                          std::to_string(budget.token_ratio));
@@ -208,7 +209,8 @@ inline void validate(const retry_config& config, std::string_view prefix = "retr
   if (budget.type == budget_config::kind::percent && !(budget.percent >= 0 && budget.percent <= 1000))
     throw config_error(key("budget.percent"), "a number from 0 to 1000", std::to_string(budget.percent));
   if (budget.min_retries > 1'000'000)
-    throw config_error(key("budget.min_retries"), "an integer from 0 to 1000000", std::to_string(budget.min_retries));
+    throw config_error(key("budget.min_retries"), "an integer from 0 to 1000000",
+                       std::to_string(budget.min_retries));
   for (unsigned status = status_set::min_status; status < config_limits::min_retry_status; ++status)
     if (config.retry_on.contains(status))
       throw config_error(key("retry_on"), "only HTTP error statuses from 400 to 599", std::to_string(status));

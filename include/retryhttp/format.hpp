@@ -25,9 +25,12 @@
 namespace retryhttp::detail {
 inline std::string describe_outcome(const observed_outcome& outcome) {
   switch (outcome.what) {
-    case observed_outcome::kind::response: return status_text(outcome.status);
-    case observed_outcome::kind::not_sent: return "not sent";
-    case observed_outcome::kind::ambiguous: return "ambiguous";
+    case observed_outcome::kind::response:
+      return status_text(outcome.status);
+    case observed_outcome::kind::not_sent:
+      return "not sent";
+    case observed_outcome::kind::ambiguous:
+      return "ambiguous";
   }
   return "?";
 }
@@ -96,11 +99,12 @@ struct fmt::formatter<retryhttp::attempt_event> : fmt::formatter<std::string_vie
   auto format(const retryhttp::attempt_event& event, Context& context) const {
     const auto method = event.request.method_string();
     const auto target = event.request.target();
-    std::string outcome = event.failure ? fmt::format("{}", *event.failure) : retryhttp::detail::describe_outcome(event.outcome);
+    std::string outcome = event.failure ? fmt::format("{}", *event.failure)
+                                        : retryhttp::detail::describe_outcome(event.outcome);
     return fmt::formatter<std::string_view>::format(
         fmt::format("attempt {} of {}: {} {} -> {}", event.attempt, event.max_attempts,
-                    std::string_view(method.data(), method.size()), std::string_view(target.data(), target.size()),
-                    outcome),
+                    std::string_view(method.data(), method.size()),
+                    std::string_view(target.data(), target.size()), outcome),
         context);
   }
 };

@@ -1,10 +1,10 @@
 #ifndef RETRYHTTP_IDEMPOTENCY_KEY_HPP
 #define RETRYHTTP_IDEMPOTENCY_KEY_HPP
 
-// Idempotency keys: an opt-in Idempotency policy that makes chosen non-idempotent routes safe to retry by sending
-// an Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header): a random UUID v4 per logical call, the same
-// on every attempt. The server stores the first answer under the key and replays it for a retry, so a create whose
-// response was lost can be re-sent without creating twice.
+// Idempotency keys: an opt-in Idempotency policy that makes chosen non-idempotent routes safe to retry by
+// sending an Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header): a random UUID v4 per logical
+// call, the same on every attempt. The server stores the first answer under the key and replays it for a
+// retry, so a create whose response was lost can be re-sent without creating twice.
 //
 // basic_client asks the policy for a key once per call (key_for) and, when it gets one, sends a copy of the
 // request with the header; a request that already carries the header keeps the caller's key.

@@ -15,9 +15,16 @@
 namespace retryhttp {
 
 /// The keys a "retry" object may hold.
-inline constexpr std::string_view retry_config_keys[] = {
-    "max_retries", "base_delay_ms", "max_delay_ms", "retry_on", "retry_unsafe_when_not_sent", "attempt_timeout_ms",
-    "deadline_ms", "respect_retry_after", "retry_after_max_ms", "budget"};
+inline constexpr std::string_view retry_config_keys[] = {"max_retries",
+                                                         "base_delay_ms",
+                                                         "max_delay_ms",
+                                                         "retry_on",
+                                                         "retry_unsafe_when_not_sent",
+                                                         "attempt_timeout_ms",
+                                                         "deadline_ms",
+                                                         "respect_retry_after",
+                                                         "retry_after_max_ms",
+                                                         "budget"};
 
 /// Reads a "budget" object: {"kind": "token_bucket", "max_tokens": 100, "token_ratio": 0.1} or
 /// {"kind": "percent", "percent": 10, "min_retries": 10} or {"kind": "none"}. Throws config_error.
@@ -33,8 +40,8 @@ inline budget_config budget_config_from_json(const boost::json::value& value, co
     const auto* field = object.if_contains(key);
     if (!field) return fallback;
     const std::string at = detail::join_key(path, key);
-    const std::string expected = "a number from " + detail::describe_json(boost::json::value(low)) + " to " +
-                                 detail::describe_json(boost::json::value(high));
+    const std::string expected = "a number from " + detail::describe_json(boost::json::value(low)) + " to "
+                                 + detail::describe_json(boost::json::value(high));
     if (!field->is_number()) throw config_error(at, expected, detail::describe_json(*field));
     const double real = field->to_number<double>();
     if (!(real >= low && real <= high)) throw config_error(at, expected, detail::describe_json(*field));
@@ -52,8 +59,8 @@ inline budget_config budget_config_from_json(const boost::json::value& value, co
     budget.type = budget_config::kind::percent;
     budget.percent = number("percent", 0, 1000, budget.percent);
     if (const auto* min = object.if_contains("min_retries"))
-      budget.min_retries =
-          static_cast<unsigned>(detail::json_integer(*min, detail::join_key(path, "min_retries"), 0, 1'000'000));
+      budget.min_retries = static_cast<unsigned>(
+          detail::json_integer(*min, detail::join_key(path, "min_retries"), 0, 1'000'000));
   } else {
     throw config_error(kind_key, kinds, detail::describe_json(*kind));
   }
@@ -66,10 +73,11 @@ inline retry_config retry_config_from_json(const boost::json::value& retry, std:
                                            retry_config defaults = {}) {
   const std::string prefix(path);
   const auto& object = detail::json_object(retry, prefix);
-  detail::reject_unknown_keys(object, prefix,
-                              {retry_config_keys[0], retry_config_keys[1], retry_config_keys[2], retry_config_keys[3],
-                               retry_config_keys[4], retry_config_keys[5], retry_config_keys[6], retry_config_keys[7],
-                               retry_config_keys[8], retry_config_keys[9]});
+  detail::reject_unknown_keys(
+      object, prefix,
+      {retry_config_keys[0], retry_config_keys[1], retry_config_keys[2], retry_config_keys[3],
+       retry_config_keys[4], retry_config_keys[5], retry_config_keys[6], retry_config_keys[7],
+       retry_config_keys[8], retry_config_keys[9]});
   retry_config config = defaults;
   const auto max_ms = config_limits::max_delay.count();
   if (const auto* value = object.if_contains("max_retries"))

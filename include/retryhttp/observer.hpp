@@ -2,9 +2,10 @@
 #define RETRYHTTP_OBSERVER_HPP
 
 // Observability hooks, chosen at compile time: basic_client's Observer parameter may have any of
-// on_attempt(const attempt_event&), on_retry(const retry_event&) and on_give_up(const give_up_event&). The client
-// calls only the ones that exist (if constexpr), so an observer without a hook, or no_observer, costs nothing: no
-// call, no event built, no storage ([[no_unique_address]]). BM_Send/observer in benchmarks/ shows it.
+// on_attempt(const attempt_event&), on_retry(const retry_event&) and on_give_up(const give_up_event&). The
+// client calls only the ones that exist (if constexpr), so an observer without a hook, or no_observer, costs
+// nothing: no call, no event built, no storage ([[no_unique_address]]). BM_Send/observer in benchmarks/ shows
+// it.
 
 #include <retryhttp/decision.hpp>
 #include <retryhttp/error.hpp>
@@ -57,11 +58,17 @@ struct no_observer {};
 
 namespace detail {
 template <class O>
-concept observes_attempts = requires(O& observer, const attempt_event& event) { observer.on_attempt(event); };
+concept observes_attempts = requires(O& observer, const attempt_event& event) {
+  observer.on_attempt(event);
+};
 template <class O>
-concept observes_retries = requires(O& observer, const retry_event& event) { observer.on_retry(event); };
+concept observes_retries = requires(O& observer, const retry_event& event) {
+  observer.on_retry(event);
+};
 template <class O>
-concept observes_give_ups = requires(O& observer, const give_up_event& event) { observer.on_give_up(event); };
+concept observes_give_ups = requires(O& observer, const give_up_event& event) {
+  observer.on_give_up(event);
+};
 }  // namespace detail
 
 }  // namespace retryhttp

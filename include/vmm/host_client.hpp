@@ -42,8 +42,8 @@ struct vm_spec {
   std::int64_t cpus = 1;
   std::int64_t memory_mib = 512;
   std::string image = "debian-12";
-  /// Sent as the Idempotency-Key header when set: the caller's own key, reusable across program runs. (A client
-  /// whose Idempotency policy issues keys adds one per call when this is empty.)
+  /// Sent as the Idempotency-Key header when set: the caller's own key, reusable across program runs. (A
+  /// client whose Idempotency policy issues keys adds one per call when this is empty.)
   std::optional<std::string> idempotency_key{};
 };
 

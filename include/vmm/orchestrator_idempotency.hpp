@@ -5,10 +5,10 @@
 //   GET, DELETE (and the other RFC 9110 idempotent methods)  safe
 //   POST /v1/vms/{name}/start                                safe: starting a running VM is a no-op
 //   POST /v1/vms/{name}/stop                                 safe: stopping a stopped VM is a no-op
-//   POST /v1/vms                                             NOT safe: a lost response could mean a duplicate VM
-//   any other POST, PATCH, ...                               not safe
-// With keyed_create, POST /v1/vms carries an Idempotency-Key (the orchestrator replays the stored answer for a
-// repeated key), which makes it safe to retry.
+//   POST /v1/vms                                             NOT safe: a lost response could mean a duplicate
+//   VM any other POST, PATCH, ...                               not safe
+// With keyed_create, POST /v1/vms carries an Idempotency-Key (the orchestrator replays the stored answer for
+// a repeated key), which makes it safe to retry.
 
 #include <retryhttp/idempotency.hpp>
 #include <retryhttp/idempotency_key.hpp>
@@ -22,13 +22,17 @@ namespace vmm {
 class orchestrator_idempotency {
  public:
   orchestrator_idempotency() : orchestrator_idempotency(false) {}
-  /// `keyed_create`: send an Idempotency-Key with POST /v1/vms and retry it; `seed`: reproducible keys (tests).
+  /// `keyed_create`: send an Idempotency-Key with POST /v1/vms and retry it; `seed`: reproducible keys
+  /// (tests).
   explicit orchestrator_idempotency(bool keyed_create, std::optional<std::uint64_t> seed = std::nullopt)
-      : policy_(keyed_create ? std::vector<retryhttp::keyed_route>{{boost::beast::http::verb::post, "/v1/vms"}}
-                             : std::vector<retryhttp::keyed_route>{},
+      : policy_(keyed_create
+                    ? std::vector<retryhttp::keyed_route>{{boost::beast::http::verb::post, "/v1/vms"}}
+                    : std::vector<retryhttp::keyed_route>{},
                 ticket_rules(), seed) {}
 
-  bool is_idempotent(const retryhttp::request_header& request) const { return policy_.is_idempotent(request); }
+  bool is_idempotent(const retryhttp::request_header& request) const {
+    return policy_.is_idempotent(request);
+  }
   std::optional<std::string> key_for(const retryhttp::request_header& request) const {
     return policy_.key_for(request);
   }

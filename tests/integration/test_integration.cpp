@@ -266,7 +266,8 @@ TEST_CASE("SIGINT during a 5 s wait ends vmm-ctl with 130 and no further request
                   {"--config", config, "--endpoint", sim.url(), "--verbose", "list"});
   // Wait (bounded) until the first attempt was answered and vmm-ctl is in its backoff.
   const auto until = std::chrono::steady_clock::now() + 10s;
-  while (ctl.err().find("(backoff) before attempt") == std::string::npos && std::chrono::steady_clock::now() < until)
+  while (ctl.err().find("(backoff) before attempt") == std::string::npos
+         && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(10ms);
   REQUIRE(ctl.err().find("(backoff) before attempt") != std::string::npos);
   const auto interrupted_at = std::chrono::steady_clock::now();
@@ -356,12 +357,15 @@ TEST_CASE("orchestrator-sim: 400 for a malformed body, 413 for an oversized one,
   sim.reset();                         // SIGTERM; the destructor waits for a clean exit
 }
 
-// ---- Beyond the ticket (issue 4), each against the simulator ------------------------------------------------
+// ---- Beyond the ticket (issue 4), each against the simulator
+// ------------------------------------------------
 
-TEST_CASE("Retry-After from the server sets the wait, and vmm-ctl says where the wait came from", "[integration][retry_after]") {
+TEST_CASE("Retry-After from the server sets the wait, and vmm-ctl says where the wait came from",
+          "[integration][retry_after]") {
   simulator sim({"GET /v1/vms 1 status 503 retry-after 1"});
   const auto config = write_config(
-      "retry_after.json", R"({"timeout_ms": 2000, "retry": {"base_delay_ms": 10, "max_delay_ms": 50, "retry_after_max_ms": 5000}})");
+      "retry_after.json",
+      R"({"timeout_ms": 2000, "retry": {"base_delay_ms": 10, "max_delay_ms": 50, "retry_after_max_ms": 5000}})");
   const auto run = vmm_ctl({"--config", config, "--endpoint", sim.url(), "--verbose", "list"});
   CHECK(run.code == 0);
   CHECK(run.err.find("wait 1 s (Retry-After) before attempt 2 of 4") != std::string::npos);
@@ -380,7 +384,8 @@ TEST_CASE("a Retry-After beyond the cap fails at once, naming the wait", "[integ
 
 TEST_CASE("the call's deadline cuts a hung attempt and refuses the next wait", "[integration][deadline]") {
   simulator sim({"GET /v1/vms * hang"});
-  const auto config = write_config("deadline.json", R"({"timeout_ms": 30000, "retry": {"deadline_ms": 400}})");
+  const auto config =
+      write_config("deadline.json", R"({"timeout_ms": 30000, "retry": {"deadline_ms": 400}})");
   const auto start = std::chrono::steady_clock::now();
   const auto run = vmm_ctl({"--config", config, "--endpoint", sim.url(), "list"});
   CHECK(run.code == 3);
@@ -398,13 +403,14 @@ TEST_CASE("a shared retry budget bounds the retries of two clients", "[integrati
   second.client().share_budget(bucket);
   CHECK(first.list_vms().outcome == vmm::call_outcome::network_error);   // 503, retry, 503: tokens 2, stop
   CHECK(second.list_vms().outcome == vmm::call_outcome::network_error);  // 503: tokens 1, stop
-  CHECK(sim.count("GET /v1/vms") == 3);  // without the budget: 8
+  CHECK(sim.count("GET /v1/vms") == 3);                                  // without the budget: 8
 }
 
-TEST_CASE("create with an idempotency key: the lost response is retried and exactly one VM exists, exit 0", "[integration][idempotency_key]") {
+TEST_CASE("create with an idempotency key: the lost response is retried and exactly one VM exists, exit 0",
+          "[integration][idempotency_key]") {
   simulator sim({"POST /v1/vms 1 apply-drop"});
-  const auto run =
-      vmm_ctl({"--config", fast_config(), "--endpoint", sim.url(), "--verbose", "create", "web-1", "--idempotency-key"});
+  const auto run = vmm_ctl({"--config", fast_config(), "--endpoint", sim.url(), "--verbose", "create",
+                            "web-1", "--idempotency-key"});
   CAPTURE(run.err);
   CHECK(run.code == 0);
   CHECK(boost::json::parse(run.out).at("name").as_string() == "web-1");
@@ -415,22 +421,27 @@ TEST_CASE("create with an idempotency key: the lost response is retried and exac
   CHECK(list.value->size() == 1);
 }
 
-TEST_CASE("the same idempotency key with another body is refused with 422", "[integration][idempotency_key]") {
+TEST_CASE("the same idempotency key with another body is refused with 422",
+          "[integration][idempotency_key]") {
   simulator sim;
   const auto config = fast_config();
-  CHECK(vmm_ctl({"--config", config, "--endpoint", sim.url(), "create", "web-1", "--idempotency-key=k-1"}).code == 0);
+  CHECK(
+      vmm_ctl({"--config", config, "--endpoint", sim.url(), "create", "web-1", "--idempotency-key=k-1"}).code
+      == 0);
   // The same request again: the stored answer is replayed, nothing new is created.
-  const auto replay = vmm_ctl({"--config", config, "--endpoint", sim.url(), "create", "web-1", "--idempotency-key=k-1"});
+  const auto replay =
+      vmm_ctl({"--config", config, "--endpoint", sim.url(), "create", "web-1", "--idempotency-key=k-1"});
   CHECK(replay.code == 0);
-  const auto other = vmm_ctl(
-      {"--config", config, "--endpoint", sim.url(), "create", "web-1", "--cpus", "4", "--idempotency-key=k-1"});
+  const auto other = vmm_ctl({"--config", config, "--endpoint", sim.url(), "create", "web-1", "--cpus", "4",
+                              "--idempotency-key=k-1"});
   CHECK(other.code == 1);
   CHECK(other.err.find("422") != std::string::npos);
   auto host = fast_host(sim.url());
   CHECK(host.list_vms().value->size() == 1);
 }
 
-TEST_CASE("after an ambiguous create without a key, vmm-ctl checks whether the VM exists (exit 4)", "[integration][reconcile]") {
+TEST_CASE("after an ambiguous create without a key, vmm-ctl checks whether the VM exists (exit 4)",
+          "[integration][reconcile]") {
   SECTION("applied") {
     simulator sim({"POST /v1/vms 1 apply-drop"});
     const auto run = vmm_ctl({"--config", fast_config(), "--endpoint", sim.url(), "create", "web-1"});

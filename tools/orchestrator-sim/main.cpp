@@ -184,8 +184,8 @@ response create(simulator& sim, const request& req) {
   return answer(req, http::status::created, json::serialize(to_json(created)));
 }
 
-// POST /v1/vms with an Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): the same key and body replay
-// the stored answer (marked Idempotent-Replayed); the same key with another body is 422.
+// POST /v1/vms with an Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): the same key and body
+// replay the stored answer (marked Idempotent-Replayed); the same key with another body is 422.
 response create_with_key(simulator& sim, const request& req, const std::string& key) {
   if (const auto stored = sim.idempotency_keys.find(key); stored != sim.idempotency_keys.end()) {
     if (stored->second.request_body != req.body())
@@ -224,14 +224,17 @@ response handle(simulator& sim, const request& req) {
   if (segments.size() == 3) {
     if (method != http::verb::get && method != http::verb::delete_)
       return error_answer(req, http::status::method_not_allowed, "use GET or DELETE");
-    if (found == sim.vms.end()) return error_answer(req, http::status::not_found, "no VM named \"" + name + "\"");
-    if (method == http::verb::get) return answer(req, http::status::ok, json::serialize(to_json(found->second)));
+    if (found == sim.vms.end())
+      return error_answer(req, http::status::not_found, "no VM named \"" + name + "\"");
+    if (method == http::verb::get)
+      return answer(req, http::status::ok, json::serialize(to_json(found->second)));
     sim.vms.erase(found);
     return answer(req, http::status::no_content, {});
   }
   if (segments.size() == 4 && (segments[3] == "start" || segments[3] == "stop")) {
     if (method != http::verb::post) return error_answer(req, http::status::method_not_allowed, "use POST");
-    if (found == sim.vms.end()) return error_answer(req, http::status::not_found, "no VM named \"" + name + "\"");
+    if (found == sim.vms.end())
+      return error_answer(req, http::status::not_found, "no VM named \"" + name + "\"");
     found->second.state = segments[3] == "start" ? "running" : "stopped";  // a no-op when already there
     return answer(req, http::status::ok, json::serialize(to_json(found->second)));
   }

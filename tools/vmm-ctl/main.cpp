@@ -58,8 +58,9 @@ struct verbose_observer {
   }
 };
 
-using client_type = retryhttp::basic_client<retryhttp::beast_transport, retryhttp::exponential_backoff,
-                                            retryhttp::system_clock, vmm::orchestrator_idempotency, verbose_observer>;
+using client_type =
+    retryhttp::basic_client<retryhttp::beast_transport, retryhttp::exponential_backoff,
+                            retryhttp::system_clock, vmm::orchestrator_idempotency, verbose_observer>;
 
 struct arguments {
   std::optional<std::string> config_path;
@@ -254,11 +255,15 @@ int main(int argc, char** argv) {
       // Reconciliation: ask whether the create took effect. The exit code stays 4: the create itself failed.
       const auto check = host.get_vm(name, token);
       if (check.ok())
-        fmt::print(stderr, "vmm-ctl: checked with GET /v1/vms/{}: the VM exists now (state {}): the create was applied\n",
-                   name, check.value->state);
+        fmt::print(
+            stderr,
+            "vmm-ctl: checked with GET /v1/vms/{}: the VM exists now (state {}): the create was applied\n",
+            name, check.value->state);
       else if (check.status == 404)
-        fmt::print(stderr, "vmm-ctl: checked with GET /v1/vms/{}: the VM does not exist: the create was not applied\n",
-                   name);
+        fmt::print(
+            stderr,
+            "vmm-ctl: checked with GET /v1/vms/{}: the VM does not exist: the create was not applied\n",
+            name);
       else
         fmt::print(stderr, "vmm-ctl: could not check whether the VM exists: {}\n", check.message);
     }

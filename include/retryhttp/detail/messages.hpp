@@ -41,7 +41,8 @@ inline std::string failure_message(error reason, unsigned attempts, std::string_
                                    std::string_view last, bool last_was_response,
                                    std::chrono::nanoseconds requested_wait = {},
                                    std::chrono::nanoseconds allowed_wait = {}) {
-  const std::string ended = last.empty() ? std::string() : fmt::format("; the last attempt ended with {}", last);
+  const std::string ended =
+      last.empty() ? std::string() : fmt::format("; the last attempt ended with {}", last);
   const unsigned retries = attempts == 0 ? 0 : attempts - 1;
   switch (reason) {
     case error::retries_exhausted:
@@ -70,19 +71,22 @@ inline std::string failure_message(error reason, unsigned attempts, std::string_
                          plural(attempts, "attempt", "attempts"), last);
     case error::deadline_exceeded:
       if (requested_wait.count() > 0)
-        return fmt::format("deadline exceeded after {}: the next wait of {} would end past the call's deadline ({} "
-                           "left){}",
-                           plural(attempts, "attempt", "attempts"), human_duration(requested_wait),
-                           human_duration(allowed_wait), ended);
+        return fmt::format(
+            "deadline exceeded after {}: the next wait of {} would end past the call's deadline ({} "
+            "left){}",
+            plural(attempts, "attempt", "attempts"), human_duration(requested_wait),
+            human_duration(allowed_wait), ended);
       return fmt::format("deadline exceeded after {}{}", plural(attempts, "attempt", "attempts"), ended);
     case error::budget_exhausted:
-      return fmt::format("retry budget exhausted after {}: {}", plural(attempts, "attempt", "attempts"), last);
+      return fmt::format("retry budget exhausted after {}: {}", plural(attempts, "attempt", "attempts"),
+                         last);
     case error::retry_after_too_long:
       return fmt::format(
-          "the server asked to wait {} (Retry-After), more than the {} allowed (retry_after_max_ms); not retried "
+          "the server asked to wait {} (Retry-After), more than the {} allowed (retry_after_max_ms); not "
+          "retried "
           "after {}: {}",
-          human_duration(requested_wait), human_duration(allowed_wait), plural(attempts, "attempt", "attempts"),
-          last);
+          human_duration(requested_wait), human_duration(allowed_wait),
+          plural(attempts, "attempt", "attempts"), last);
   }
   return fmt::format("request failed: {}", make_error_code(reason).message());
 }

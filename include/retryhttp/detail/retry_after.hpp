@@ -1,9 +1,9 @@
 #ifndef RETRYHTTP_DETAIL_RETRY_AFTER_HPP
 #define RETRYHTTP_DETAIL_RETRY_AFTER_HPP
 
-// Retry-After (RFC 9110 section 10.2.3): delta-seconds, or an HTTP-date in any of the three formats a recipient
-// must accept (section 5.6.7): IMF-fixdate, obsolete RFC 850, and asctime. Anything else is "no hint", never an
-// error: a malformed header falls back to the backoff delay.
+// Retry-After (RFC 9110 section 10.2.3): delta-seconds, or an HTTP-date in any of the three formats a
+// recipient must accept (section 5.6.7): IMF-fixdate, obsolete RFC 850, and asctime. Anything else is "no
+// hint", never an error: a malformed header falls back to the backoff delay.
 
 #include <chrono>
 #include <cstdint>
@@ -47,9 +47,11 @@ constexpr std::optional<unsigned> month_number(std::string_view name) noexcept {
   return std::nullopt;
 }
 
-inline std::optional<sys_seconds> make_time(int year, unsigned month, int day, int hour, int minute, int second) {
+inline std::optional<sys_seconds> make_time(int year, unsigned month, int day, int hour, int minute,
+                                            int second) {
   using namespace std::chrono;
-  const year_month_day date{std::chrono::year{year}, std::chrono::month{month}, std::chrono::day{static_cast<unsigned>(day)}};
+  const year_month_day date{std::chrono::year{year}, std::chrono::month{month},
+                            std::chrono::day{static_cast<unsigned>(day)}};
   if (!date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
   return sys_days{date} + hours{hour} + minutes{minute} + seconds{second};
 }
@@ -88,7 +90,8 @@ inline std::optional<sys_seconds> parse_http_date(std::string_view text) {
     return make_time(*year, *month, *day, hour, minute, second);
   }
   if (comma != std::string_view::npos) {
-    // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"; a two-digit year more than 50 years ahead is in the past century.
+    // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"; a two-digit year more than 50 years ahead is in the past
+    // century.
     std::size_t at = comma + 1;
     if (!literal(text, at, " ")) return std::nullopt;
     const auto day = digits(text, at, 2);
@@ -116,16 +119,17 @@ inline std::optional<sys_seconds> parse_http_date(std::string_view text) {
     if (!d) return std::nullopt;
     day = *d;
   }
-  if (!month || !literal(text, at, " ") || !clock_time(text, at, hour, minute, second) || !literal(text, at, " "))
+  if (!month || !literal(text, at, " ") || !clock_time(text, at, hour, minute, second)
+      || !literal(text, at, " "))
     return std::nullopt;
   const auto year = digits(text, at, 4);
   if (!year || at != text.size()) return std::nullopt;
   return make_time(*year, *month, day, hour, minute, second);
 }
 
-/// The wait a Retry-After value asks for. `now` is the reference for an HTTP-date (the response's Date when it
-/// has one, else the wall clock); a date in the past asks for no wait. Delta-seconds saturate at about 31 years
-/// (any cap is far below). Returns nothing for a malformed value.
+/// The wait a Retry-After value asks for. `now` is the reference for an HTTP-date (the response's Date when
+/// it has one, else the wall clock); a date in the past asks for no wait. Delta-seconds saturate at about 31
+/// years (any cap is far below). Returns nothing for a malformed value.
 inline std::optional<std::chrono::nanoseconds> parse_retry_after(std::string_view value, sys_seconds now) {
   value = trim(value);
   if (value.empty()) return std::nullopt;

@@ -57,8 +57,8 @@ class fake_clock {
   /// response has no Date header.
   std::chrono::system_clock::time_point wall_now() const {
     std::lock_guard lock(state_->mutex);
-    return state_->wall_origin +
-           std::chrono::duration_cast<std::chrono::system_clock::duration>(state_->now - state_->start);
+    return state_->wall_origin
+           + std::chrono::duration_cast<std::chrono::system_clock::duration>(state_->now - state_->start);
   }
 
   /// The Clock requirement: passes virtual time up to `until`, running due events in time order. Returns
