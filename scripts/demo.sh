@@ -12,13 +12,14 @@ work=$(mktemp -d)
 trap 'kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null; rm -rf "$work"' EXIT
 
 # Faults: the first list answers 503 twice; the first start loses its connection; the first get is slow;
-# the first stop gets a 502; the second create is applied but its response is lost (exit 4, not re-sent).
+# the first stop gets a 503 with Retry-After: 1; the second and third creates are applied but their responses
+# are lost: without a key that is exit 4 (and vmm-ctl checks whether the VM exists), with a key it is retried.
 "$sim" --port 0 \
   --fault 'GET /v1/vms 1-2 status 503' \
   --fault 'POST /v1/vms/{name}/start 1 drop' \
   --fault 'GET /v1/vms/{name} 1 delay 300' \
-  --fault 'POST /v1/vms/{name}/stop 1 status 502' \
-  --fault 'POST /v1/vms 2 apply-drop' \
+  --fault 'POST /v1/vms/{name}/stop 1 status 503 retry-after 1' \
+  --fault 'POST /v1/vms 2-3 apply-drop' \
   >"$work/sim.out" 2>"$work/sim.log" &
 sim_pid=$!
 for _ in $(seq 1 100); do grep -q "listening on" "$work/sim.out" 2>/dev/null && break; sleep 0.05; done
@@ -46,7 +47,8 @@ run stop web-1
 run delete web-1
 run get web-1
 run create web-2
-run get web-2
+run create web-3 --idempotency-key
+run list
 
 echo
 echo "== what the server saw"

@@ -67,7 +67,7 @@ TEST_CASE("make_retry_budget builds what the config asks for", "[budget]") {
   CHECK(dynamic_cast<percent_budget*>(retryhttp::make_retry_budget(config).get()) != nullptr);
 }
 
-TEST_CASE("budgets stay consistent under threads (run under ThreadSanitizer by scripts/tsan.sh)",
+TEST_CASE("budgets stay consistent under threads (the tsan suite runs this under ThreadSanitizer)",
           "[budget][threads]") {
   token_bucket_budget bucket{100, 0.5};
   percent_budget percent{10, 0};
