@@ -21,6 +21,12 @@ TEST_CASE("the vmm-ctl config: defaults, every key, and the retry object", "[ctl
   CHECK(config.retry.attempt_timeout == 2500ms);
   CHECK(config.retry.max_retries == 5);
   CHECK(config.retry.base_delay == 100ms);
+  CHECK_FALSE(config.idempotency_keys);
+  CHECK(vmm::parse_ctl_config(R"({"idempotency_keys": true})").idempotency_keys);
+  const auto budgeted =
+      vmm::parse_ctl_config(R"({"retry": {"budget": {"kind": "percent", "percent": 5}, "deadline_ms": 9000}})");
+  CHECK(budgeted.retry.budget.type == retryhttp::budget_config::kind::percent);
+  CHECK(budgeted.retry.deadline == 9s);
 }
 
 TEST_CASE("a bad vmm-ctl config names the key", "[ctl_config]") {
@@ -34,6 +40,7 @@ TEST_CASE("a bad vmm-ctl config names the key", "[ctl_config]") {
       row{R"({"retry": {"max_retries": -1}})", "retry.max_retries"},
       row{R"({"retry": {"attempt_timeout_ms": 5}})", "retry.attempt_timeout_ms"},
       row{R"({"endpoint": "http://a", "endpoint": "http://b"})", "endpoint"},
+      row{R"({"idempotency_keys": "yes"})", "idempotency_keys"},
       row{R"(nope)", ""},
   }));
   CAPTURE(json);
