@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   g++ meson ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libfmt-dev catch2 libbenchmark-dev
+  libfmt-dev catch2 libbenchmark-dev libcurl4-openssl-dev
 )
 missing=()
 for package in "${packages[@]}"; do
