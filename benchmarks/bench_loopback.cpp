@@ -8,13 +8,13 @@
 
 #include <retryhttp/beast_transport.hpp>
 
+#include <benchmark/benchmark.h>
+#include <curl/curl.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <benchmark/benchmark.h>
-#include <curl/curl.h>
 
 #include "../tests/support/counting_new.hpp"
 
@@ -35,9 +35,11 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 
-constexpr const char* vm_json = R"({"name":"web-1","state":"running","cpus":2,"memory_mib":2048,"image":"debian-12"})";
+constexpr const char* vm_json =
+    R"({"name":"web-1","state":"running","cpus":2,"memory_mib":2048,"image":"debian-12"})";
 
-// ---- The server: one thread per connection, synchronous Beast, keep-alive -------------------------------------
+// ---- The server: one thread per connection, synchronous Beast, keep-alive
+// -------------------------------------
 class loopback_server {
  public:
   loopback_server() : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
@@ -108,7 +110,8 @@ loopback_server& server() {
   return instance;
 }
 
-// ---- Per-request latency percentiles and allocations ----------------------------------------------------------
+// ---- Per-request latency percentiles and allocations
+// ----------------------------------------------------------
 std::atomic<std::size_t> curl_allocations{0};
 
 template <class Request>
@@ -120,19 +123,26 @@ void run(benchmark::State& state, Request&& one_request, std::size_t (*allocatio
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
     one_request();
-    micros.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+    micros.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
   }
   const std::size_t allocated = allocations() - allocations_before;
   std::sort(micros.begin(), micros.end());
-  auto percentile = [&](double p) { return micros.empty() ? 0.0 : micros[static_cast<std::size_t>(p * (micros.size() - 1))]; };
+  auto percentile = [&](double p) {
+    return micros.empty() ? 0.0 : micros[static_cast<std::size_t>(p * (micros.size() - 1))];
+  };
   state.counters["p50_us"] = percentile(0.50);
   state.counters["p99_us"] = percentile(0.99);
   state.counters["allocs_per_request"] =
       static_cast<double>(allocated) / static_cast<double>(std::max<std::int64_t>(1, state.iterations()));
 }
 
-std::size_t new_count() { return retryhttp_test::allocations_so_far(); }
-std::size_t curl_count() { return curl_allocations.load(std::memory_order_relaxed); }
+std::size_t new_count() {
+  return retryhttp_test::allocations_so_far();
+}
+std::size_t curl_count() {
+  return curl_allocations.load(std::memory_order_relaxed);
+}
 
 http::request<http::string_body> make_request() {
   http::request<http::string_body> request{http::verb::get, "/v1/vms/web-1", 11};
@@ -182,7 +192,9 @@ void* counting_malloc(std::size_t size) {
   curl_allocations.fetch_add(1, std::memory_order_relaxed);
   return std::malloc(size);
 }
-void counting_free(void* pointer) { std::free(pointer); }
+void counting_free(void* pointer) {
+  std::free(pointer);
+}
 void* counting_realloc(void* pointer, std::size_t size) {
   curl_allocations.fetch_add(1, std::memory_order_relaxed);
   return std::realloc(pointer, size);

@@ -1,0 +1,334 @@
+#ifndef RETRY_SIM_SIM_HPP
+#define RETRY_SIM_SIM_HPP
+
+// retry-sim's experiments: deterministic discrete-event simulations that drive retryhttp's real backoff
+// policies and budgets on a testing::fake_clock (virtual time only), seeded. Each experiment returns rows for
+// the CSV.
+//
+//  occ       Marc Brooker, "Exponential Backoff And Jitter" (AWS Architecture Blog, 2015) and its simulator
+//            aws-samples/aws-arch-backoff-simulator: N clients contend on one versioned row; each reads the
+//            version, then sends a conditional write; a write that finds another version fails and the client
+//            backs off (first backoff with n = 1) before reading again. Every message takes |Normal(10 ms, 2
+//            ms)|. Base 5 ms, cap 2000 ms. "calls" counts writes; "time" is the last event.
+//  overload  a server that rejects a fraction p of attempts (or, with --capacity, everything beyond a fixed
+//  number of
+//            attempts per second); clients with the ticket's policy, with a retry budget, and with peers'
+//            defaults. Reports amplification (attempts / first tries) and the success rate.
+
+#include <retryhttp/backoff.hpp>
+#include <retryhttp/budget.hpp>
+#include <retryhttp/detail/random.hpp>
+#include <retryhttp/testing/fake_clock.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace retry_sim {
+
+using namespace std::chrono_literals;
+using std::chrono::nanoseconds;
+using clock_type = retryhttp::testing::fake_clock;
+
+struct row {
+  std::string experiment;
+  std::string strategy;
+  unsigned clients = 0;
+  double p = 0;
+  unsigned trials = 0;
+  double calls = 0;
+  double time_ms = 0;
+  double amplification = 0;
+  double success = 0;
+};
+
+/// A seeded source of the randomness the experiments need (not the policies' jitter: that is their own).
+class random_source {
+ public:
+  explicit random_source(std::uint64_t seed) : generator_(seed) {}
+  double uniform() { return static_cast<double>(generator_() >> 11) * 0x1.0p-53; }
+  /// |Normal(mean, stddev)| by Box-Muller.
+  double abs_normal(double mean, double stddev) {
+    const double u1 = std::max(uniform(), 1e-300);
+    const double u2 = uniform();
+    return std::fabs(mean + stddev * std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * M_PI * u2));
+  }
+  std::uint64_t next() { return generator_(); }
+
+ private:
+  retryhttp::detail::splitmix64 generator_;
+};
+
+/// A backoff strategy by name, as a factory of per-call delay functions driven by the library's own
+/// schedules.
+class strategy {
+ public:
+  static const std::vector<std::string>& occ_names() {
+    static const std::vector<std::string> names{"none",         "no_jitter",    "full_jitter",
+                                                "equal_jitter", "decorrelated", "exponential"};
+    return names;
+  }
+
+  strategy(const std::string& name, std::uint64_t seed) : name_(name) {
+    if (name == "none") return;
+    if (name == "no_jitter") return;
+    if (name == "full_jitter")
+      full_.emplace(seed);
+    else if (name == "equal_jitter")
+      equal_.emplace(seed);
+    else if (name == "decorrelated")
+      decorrelated_.emplace(seed);
+    else if (name == "exponential")
+      exponential_.emplace(seed);
+    else
+      throw std::invalid_argument("unknown strategy \"" + name + "\"");
+  }
+
+  /// A per-call schedule: delay(n) for the n-th backoff of this call (n from 1, as Brooker's simulator
+  /// counts).
+  std::function<nanoseconds(unsigned)> start(nanoseconds base, nanoseconds cap) const {
+    if (name_ == "none") return [](unsigned) { return nanoseconds(0); };
+    if (name_ == "no_jitter") {
+      auto schedule = retryhttp::no_jitter_backoff{}.start(base, cap);
+      return [schedule](unsigned n) mutable { return schedule.next_delay(n); };
+    }
+    if (full_) return wrap(full_->start(base, cap));
+    if (equal_) return wrap(equal_->start(base, cap));
+    if (decorrelated_) return wrap(decorrelated_->start(base, cap));
+    return wrap(exponential_->start(base, cap));
+  }
+  const std::string& name() const { return name_; }
+
+ private:
+  template <class Schedule>
+  static std::function<nanoseconds(unsigned)> wrap(Schedule schedule) {
+    return [schedule](unsigned n) mutable { return schedule.next_delay(n); };
+  }
+  std::string name_;
+  std::optional<retryhttp::full_jitter_backoff> full_;
+  std::optional<retryhttp::equal_jitter_backoff> equal_;
+  std::optional<retryhttp::decorrelated_jitter_backoff> decorrelated_;
+  std::optional<retryhttp::exponential_backoff> exponential_;
+};
+
+/// The event queue: actions at virtual instants, in time order (ties in scheduling order). Time itself is the
+/// fake clock's, so the simulation never reads the wall clock.
+class event_queue {
+ public:
+  explicit event_queue(clock_type clock) : clock_(std::move(clock)) {}
+  void at(clock_type::time_point when, std::function<void()> action) {
+    events_.push({when, sequence_++, std::move(action)});
+  }
+  void after(nanoseconds delay, std::function<void()> action) { at(clock_.now() + delay, std::move(action)); }
+  void run() {
+    while (!events_.empty()) {
+      auto next = events_.top();
+      events_.pop();
+      clock_.elapse_until(next.when);
+      next.action();
+    }
+  }
+  clock_type::time_point now() const { return clock_.now(); }
+
+ private:
+  struct event {
+    clock_type::time_point when;
+    std::uint64_t sequence;
+    std::function<void()> action;
+    bool operator>(const event& other) const {
+      return when != other.when ? when > other.when : sequence > other.sequence;
+    }
+  };
+  clock_type clock_;
+  std::uint64_t sequence_ = 0;
+  std::priority_queue<event, std::vector<event>, std::greater<>> events_;
+};
+
+/// Brooker's OCC experiment, one trial: returns {writes, time of the last event in ms}.
+inline std::pair<double, double> occ_trial(const std::string& strategy_name, unsigned clients,
+                                           std::uint64_t seed) {
+  clock_type clock;
+  event_queue queue{clock};
+  random_source random{seed};
+  const strategy policy{strategy_name, seed ^ 0x5eedULL};
+  auto latency = [&] {
+    return std::chrono::duration_cast<nanoseconds>(
+        std::chrono::duration<double, std::milli>(random.abs_normal(10, 2)));
+  };
+  std::uint64_t version = 0;
+  double writes = 0;
+  clock_type::time_point last{};
+
+  struct client_state {
+    std::function<nanoseconds(unsigned)> delay;
+    unsigned failures = 0;
+  };
+  std::vector<client_state> states(clients);
+  std::function<void(unsigned)> start_read;
+  start_read = [&](unsigned id) {
+    // The read reaches the server after one latency and returns the version then; the write follows.
+    queue.after(latency(), [&, id] {
+      const std::uint64_t seen = version;
+      queue.after(latency(), [&, id, seen] {
+        writes += 1;
+        last = queue.now();
+        if (version == seen) {
+          ++version;  // success: this client is done
+          return;
+        }
+        auto& state = states[id];
+        ++state.failures;
+        queue.after(state.delay(state.failures), [&, id] { start_read(id); });
+      });
+    });
+  };
+  for (unsigned id = 0; id < clients; ++id) {
+    states[id].delay = policy.start(5ms, 2000ms);
+    queue.at(clock_type::time_point{}, [&, id] { start_read(id); });
+  }
+  queue.run();
+  return {writes, std::chrono::duration<double, std::milli>(last.time_since_epoch()).count()};
+}
+
+inline row occ(const std::string& strategy_name, unsigned clients, unsigned trials, std::uint64_t seed) {
+  row result{"occ", strategy_name, clients, 0, trials};
+  for (unsigned trial = 0; trial < trials; ++trial) {
+    const auto [calls, time] = occ_trial(strategy_name, clients, seed + trial * 7919ULL);
+    result.calls += calls / trials;
+    result.time_ms += time / trials;
+  }
+  return result;
+}
+
+// ---- Overload
+// ------------------------------------------------------------------------------------------------
+
+/// A client policy of the overload experiment.
+struct client_policy {
+  std::string name;
+  unsigned max_attempts;
+  nanoseconds base;
+  nanoseconds cap;
+  std::string backoff;  // strategy name
+  enum class budget_kind { none, percent_10, aws_quota, token_bucket } budget = budget_kind::none;
+
+  static const std::vector<client_policy>& all() {
+    static const std::vector<client_policy> policies{
+        {"ticket", 4, 500ms, 10s, "exponential", budget_kind::none},
+        {"ticket+percent_budget", 4, 500ms, 10s, "exponential", budget_kind::percent_10},
+        {"ticket+token_bucket", 4, 500ms, 10s, "exponential", budget_kind::token_bucket},
+        {"three_attempts", 3, 500ms, 10s, "exponential", budget_kind::none},
+        {"go_retryablehttp", 5, 1s, 30s, "no_jitter", budget_kind::none},
+        {"envoy", 2, 25ms, 250ms, "full_jitter", budget_kind::none},
+        {"aws_standard", 3, 1s, 20s, "full_jitter", budget_kind::aws_quota},
+    };
+    return policies;
+  }
+};
+
+/// AWS SDKs' standard retry quota: 500 tokens, a retry costs 5, a success refunds what its retry took (or 1).
+class aws_quota {
+ public:
+  bool take() {
+    if (tokens_ < 5) return false;
+    tokens_ -= 5;
+    return true;
+  }
+  void success(bool was_retry) { tokens_ = std::min(500, tokens_ + (was_retry ? 5 : 1)); }
+
+ private:
+  int tokens_ = 500;
+};
+
+/// One overload run: `clients` clients each start a call every second for `seconds` seconds (staggered); the
+/// server rejects each attempt with probability p, or, when capacity > 0, every attempt beyond `capacity` in
+/// the current second.
+struct overload_outcome {
+  double amplification;  ///< attempts / first tries
+  double success;        ///< successful calls / calls
+  double attempts;
+  double time_ms;  ///< the last event
+};
+
+inline overload_outcome overload_trial(const client_policy& policy, unsigned clients, double p,
+                                       unsigned capacity, std::uint64_t seed, unsigned seconds = 60) {
+  clock_type clock;
+  event_queue queue{clock};
+  random_source random{seed};
+  const strategy backoff{policy.backoff, seed ^ 0xb0ffULL};
+  std::shared_ptr<retryhttp::retry_budget> budget;
+  if (policy.budget == client_policy::budget_kind::percent_10)
+    budget = std::make_shared<retryhttp::percent_budget>(10, 0);
+  if (policy.budget == client_policy::budget_kind::token_bucket)
+    budget = std::make_shared<retryhttp::token_bucket_budget>(100, 0.1);
+  aws_quota quota;
+  double attempts = 0;
+  double first_tries = 0;
+  double calls = 0;
+  double successes = 0;
+  std::vector<unsigned> per_second(seconds + 600, 0);
+
+  std::function<void(std::shared_ptr<std::function<nanoseconds(unsigned)>>, unsigned)> attempt;
+  attempt = [&](std::shared_ptr<std::function<nanoseconds(unsigned)>> delays, unsigned number) {
+    attempts += 1;
+    const auto second = static_cast<std::size_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(queue.now().time_since_epoch()).count());
+    bool rejected = false;
+    if (capacity > 0) {
+      if (second < per_second.size()) rejected = ++per_second[second] > capacity;
+    } else {
+      rejected = random.uniform() < p;
+    }
+    if (!rejected) {
+      successes += 1;
+      if (budget) budget->on_success();
+      if (policy.budget == client_policy::budget_kind::aws_quota) quota.success(number > 1);
+      return;
+    }
+    if (budget) budget->on_transient_failure();
+    if (number >= policy.max_attempts) return;
+    if (budget && !budget->try_retry()) return;
+    if (policy.budget == client_policy::budget_kind::aws_quota && !quota.take()) return;
+    queue.after((*delays)(number), [&, delays, number] { attempt(delays, number + 1); });
+  };
+  for (unsigned s = 0; s < seconds; ++s)
+    for (unsigned c = 0; c < clients; ++c) {
+      const auto offset =
+          std::chrono::duration_cast<nanoseconds>(std::chrono::duration<double>(s + random.uniform()));
+      queue.at(clock_type::time_point{offset}, [&] {
+        calls += 1;
+        first_tries += 1;
+        if (budget) budget->on_call();
+        auto delays =
+            std::make_shared<std::function<nanoseconds(unsigned)>>(backoff.start(policy.base, policy.cap));
+        attempt(delays, 1);
+      });
+    }
+  queue.run();
+  return {attempts / first_tries, successes / calls, attempts,
+          std::chrono::duration<double, std::milli>(queue.now().time_since_epoch()).count()};
+}
+
+inline row overload(const client_policy& policy, unsigned clients, double p, unsigned capacity,
+                    unsigned trials, std::uint64_t seed) {
+  row result{capacity > 0 ? "overload_capacity" : "overload", policy.name, clients, p, trials};
+  for (unsigned trial = 0; trial < trials; ++trial) {
+    const auto outcome = overload_trial(policy, clients, p, capacity, seed + trial * 104729ULL);
+    result.amplification += outcome.amplification / trials;
+    result.success += outcome.success / trials;
+    result.calls += outcome.attempts / trials;
+    result.time_ms += outcome.time_ms / trials;
+  }
+  return result;
+}
+
+}  // namespace retry_sim
+
+#endif  // RETRY_SIM_SIM_HPP
