@@ -239,9 +239,9 @@ void BM_LoopbackGet_libcurl(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_LoopbackGet_raw_beast)->Name("BM_LoopbackGet/raw_beast")->UseRealTime();
-BENCHMARK(BM_LoopbackGet_retryhttp)->Name("BM_LoopbackGet/retryhttp")->UseRealTime();
-BENCHMARK(BM_LoopbackGet_libcurl)->Name("BM_LoopbackGet/libcurl")->UseRealTime();
+BENCHMARK(BM_LoopbackGet_raw_beast)->Name("BM_LoopbackGet/raw_beast");
+BENCHMARK(BM_LoopbackGet_retryhttp)->Name("BM_LoopbackGet/retryhttp");
+BENCHMARK(BM_LoopbackGet_libcurl)->Name("BM_LoopbackGet/libcurl");
 
 int main(int argc, char** argv) {
   curl_global_init_mem(CURL_GLOBAL_ALL, counting_malloc, counting_free, counting_realloc, counting_strdup,
