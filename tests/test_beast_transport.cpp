@@ -9,6 +9,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 // URL parsing, and how raw replies from a broken server on loopback are classified. A canned server accepts
 // one connection, reads the request head, writes fixed bytes and closes: bounded, on 127.0.0.1 only.
@@ -202,4 +203,110 @@ TEST_CASE("a stop requested during a request in flight cancels it at once", "[be
   CHECK(outcome.failure().kind == failure_kind::ambiguous);
   CHECK(outcome.failure().code == boost::system::errc::operation_canceled);
   CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
+// ---- The kept-alive fast path (poll_stream): the second request on a connection
+// ---------------------------------
+
+namespace {
+/// Answers one request per reply on a single connection, then holds it open, unanswered, until the client
+/// closes.
+class keep_alive_server {
+ public:
+  explicit keep_alive_server(std::vector<std::string> replies)
+      : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this, replies = std::move(replies)] {
+      boost::system::error_code ec;
+      asio::ip::tcp::socket socket(io_);
+      acceptor_.accept(socket, ec);
+      if (ec) return;
+      asio::streambuf head;
+      for (const auto& reply : replies) {
+        const auto size = asio::read_until(socket, head, "\r\n\r\n", ec);
+        if (ec) return;
+        head.consume(size);
+        asio::write(socket, asio::buffer(reply), ec);
+      }
+      char byte = 0;
+      while (!ec) socket.read_some(asio::buffer(&byte, 1), ec);  // until the client closes
+    });
+  }
+  ~keep_alive_server() {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  unsigned short port_ = 0;
+  std::thread thread_;
+};
+
+const std::string ok_reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+}  // namespace
+
+TEST_CASE("kept-alive requests reuse the connection and read each response", "[beast_transport]") {
+  keep_alive_server server({ok_reply, ok_reply, ok_reply});
+  beast_transport transport{server.url()};
+  for (int i = 0; i < 3; ++i) {
+    auto outcome = get(transport);
+    REQUIRE(outcome.has_response());
+    CHECK(outcome.response().body() == "ok");
+  }
+  CHECK(transport.connections_opened() == 1);
+}
+
+TEST_CASE("on a kept-alive connection, an unanswered request times out within its timeout",
+          "[beast_transport]") {
+  keep_alive_server server({ok_reply});
+  beast_transport transport{server.url()};
+  REQUIRE(get(transport).has_response());
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = get(transport, 200ms);
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::ambiguous);
+  CHECK(outcome.failure().code == boost::system::errc::timed_out);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
+TEST_CASE("on a kept-alive connection, a stop from another thread cancels the request at once",
+          "[beast_transport]") {
+  keep_alive_server server({ok_reply});
+  beast_transport transport{server.url()};
+  REQUIRE(get(transport).has_response());
+  std::stop_source source;
+  std::thread stopper([&] {
+    asio::io_context io;
+    asio::steady_timer timer(io, 100ms);
+    timer.wait();
+    source.request_stop();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = transport.attempt({http::verb::get, "/", 11}, {source.get_token(), 30s, 1});
+  stopper.join();
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::ambiguous);
+  CHECK(outcome.failure().code == boost::system::errc::operation_canceled);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
+TEST_CASE("on a kept-alive connection, broken replies are still clear ambiguous failures",
+          "[beast_transport]") {
+  using row = std::tuple<std::string, std::string>;
+  const auto [reply, words] = GENERATE(table<std::string, std::string>({
+      row{"SSH-2.0-OpenSSH_9.2\r\n\r\n", "not valid HTTP"},
+      row{"HTTP/1.1 200 OK\r\nContent-Length: 9999999999\r\n\r\n", "larger than the limit"},
+  }));
+  CAPTURE(reply);
+  keep_alive_server server({ok_reply, reply});
+  beast_transport transport{server.url()};
+  REQUIRE(get(transport).has_response());
+  auto outcome = get(transport, 2s);
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::ambiguous);
+  CHECK_THAT(outcome.failure().message(), Catch::Contains(words));
 }

@@ -7,6 +7,7 @@
 // byte of the request may have been written, ambiguous after.
 
 #include <retryhttp/client.hpp>
+#include <retryhttp/detail/poll_stream.hpp>
 #include <retryhttp/transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -28,8 +29,11 @@
 #include <boost/system/errc.hpp>
 #include <boost/url/parse.hpp>
 
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -120,6 +124,11 @@ class beast_transport {
     const auto timeout = context.timeout ? std::chrono::ceil<std::chrono::milliseconds>(*context.timeout)
                                          : s.options.default_attempt_timeout;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    // A request on a kept-alive connection that is still open runs synchronously (poll_stream): the common
+    // case costs a few syscalls instead of an io_context round. Connecting, and the first request on a
+    // connection, use the Asio path below.
+    if (s.wake >= 0 && reusable(s)) return exchange_blocking(s, request, deadline, context.stop);
+
     const std::uint64_t generation = ++s.generation;
     s.cancel_requested = false;
     std::optional<attempt_outcome<response_type>> outcome;
@@ -156,7 +165,13 @@ class beast_transport {
   using clock = std::chrono::steady_clock;
 
   struct state {
-    state(http_endpoint e, beast_transport_options o) : endpoint(std::move(e)), options(std::move(o)) {}
+    state(http_endpoint e, beast_transport_options o)
+        : endpoint(std::move(e)), options(std::move(o)), wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+    ~state() {
+      if (wake >= 0) ::close(wake);
+    }
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
     http_endpoint endpoint;
     beast_transport_options options;
     boost::asio::io_context io{1};
@@ -166,6 +181,8 @@ class beast_transport {
     std::uint64_t generation = 0;
     bool cancel_requested = false;
     std::size_t connections_opened = 0;
+    int wake;  // eventfd a stop request writes to, waking a blocked poll_stream; -1 if none could be made
+    std::atomic<bool> wake_signalled{false};
   };
 
   static boost::system::error_code canceled_code() {
@@ -196,6 +213,58 @@ class beast_transport {
     char byte = 0;
     const auto peeked = ::recv(s.stream->socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+
+  static attempt_outcome<response_type> exchange_blocking(state& s, const request_type& request,
+                                                          clock::time_point deadline,
+                                                          const std::stop_token& stop) {
+    namespace http = boost::beast::http;
+    // A stop in an earlier attempt may have left the eventfd signalled; drain it only then (a syscall saved
+    // on every ordinary request).
+    if (s.wake_signalled.exchange(false, std::memory_order_acquire)) {
+      std::uint64_t drained = 0;
+      while (::read(s.wake, &drained, sizeof drained) > 0) {
+      }
+    }
+    // The callback runs on the stopping thread; writing to an eventfd is all it does. Its destructor waits
+    // for a running callback, so no write from this attempt can reach the next one unannounced.
+    std::stop_callback on_stop(stop, [&s] {
+      s.wake_signalled.store(true, std::memory_order_release);
+      const std::uint64_t one = 1;
+      [[maybe_unused]] const auto written = ::write(s.wake, &one, sizeof one);
+    });
+    detail::poll_stream stream(s.stream->socket().native_handle(), s.wake, deadline);
+    auto fail = [&s](boost::system::error_code ec, std::string detail) {
+      close(s);
+      if (ec == boost::system::errc::operation_canceled) detail.clear();
+      return failure(failure_kind::ambiguous, ec, std::move(detail));
+    };
+
+    std::optional<request_type> completed;
+    if (!ready_to_send(request)) completed.emplace(complete(s, request));
+    boost::system::error_code ec;
+    http::write(stream, completed ? *completed : request, ec);
+    if (ec) return fail(ec, "sending the request");
+
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(s.options.header_limit);
+    parser.body_limit(s.options.body_limit);
+    if (request.method() == http::verb::head) parser.skip(true);
+    http::read(stream, s.buffer, parser, ec);
+    if (ec) return fail(ec, describe_read_error(s, ec));
+    response_type response = parser.release();
+    if (!response.keep_alive() || s.buffer.size() != 0) close(s);
+    return response;
+  }
+
+  static request_type complete(const state& s, const request_type& request) {
+    namespace http = boost::beast::http;
+    request_type completed = request;
+    if (completed.count(http::field::host) == 0) completed.set(http::field::host, s.endpoint.host_header);
+    if (completed.count(http::field::user_agent) == 0)
+      completed.set(http::field::user_agent, s.options.user_agent);
+    completed.prepare_payload();
+    return completed;
   }
 
   // What a request needs before it is written: Host, User-Agent and a correct Content-Length. A request that
@@ -288,13 +357,7 @@ class beast_transport {
     // 2. Write. From the first byte on, the server may act on the request: ambiguous.
     s.stream->expires_at(deadline);
     std::optional<request_type> completed;
-    if (!ready_to_send(request)) {
-      completed.emplace(request);
-      if (completed->count(http::field::host) == 0) completed->set(http::field::host, s.endpoint.host_header);
-      if (completed->count(http::field::user_agent) == 0)
-        completed->set(http::field::user_agent, s.options.user_agent);
-      completed->prepare_payload();
-    }
+    if (!ready_to_send(request)) completed.emplace(complete(s, request));
     auto [write_error, written] =
         co_await http::async_write(*s.stream, completed ? *completed : request, no_throw);
     (void)written;
