@@ -23,24 +23,32 @@ using retryhttp::http_endpoint;
 
 namespace {
 
+/// Accepts one connection and answers one request per reply, in order; records the first request's head. Then
+/// it closes, or (hold_open) keeps the connection open, unanswered, until the client closes it.
 class canned_server {
  public:
   explicit canned_server(std::string reply, bool hold_open = false)
+      : canned_server(std::vector<std::string>{std::move(reply)}, hold_open) {}
+  canned_server(std::vector<std::string> replies, bool hold_open)
       : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
     port_ = acceptor_.local_endpoint().port();
-    thread_ = std::thread([this, reply = std::move(reply), hold_open] {
+    thread_ = std::thread([this, replies = std::move(replies), hold_open] {
       boost::system::error_code ec;
       asio::ip::tcp::socket socket(io_);
       acceptor_.accept(socket, ec);
       if (ec) return;
       asio::streambuf head;
-      const auto size = asio::read_until(socket, head, "\r\n\r\n", ec);
-      received_head_ = std::string(asio::buffers_begin(head.data()), asio::buffers_begin(head.data()) + size);
-      asio::write(socket, asio::buffer(reply), ec);
-      if (hold_open) {
-        char byte = 0;
-        socket.read_some(asio::buffer(&byte, 1), ec);  // until the client closes
+      for (std::size_t i = 0; i < replies.size() && !ec; ++i) {
+        const auto size = asio::read_until(socket, head, "\r\n\r\n", ec);
+        if (ec) break;
+        if (i == 0)
+          received_head_ =
+              std::string(asio::buffers_begin(head.data()), asio::buffers_begin(head.data()) + size);
+        head.consume(size);
+        asio::write(socket, asio::buffer(replies[i]), ec);
       }
+      char byte = 0;
+      while (hold_open && !ec) socket.read_some(asio::buffer(&byte, 1), ec);  // until the client closes
       socket.close(ec);
     });
   }
@@ -51,8 +59,8 @@ class canned_server {
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   unsigned short port() const { return port_; }
-  /// The request line and fields the server received. Waits for the server thread to finish (it does once it
-  /// has replied), so the read is ordered after its write.
+  /// The request line and fields the server received first. Waits for the server thread to finish (it does
+  /// once it has replied, unless it holds the connection open), so the read is ordered after its write.
   const std::string& received_head() {
     if (thread_.joinable()) thread_.join();
     return received_head_;
@@ -209,41 +217,10 @@ TEST_CASE("a stop requested during a request in flight cancels it at once", "[be
 // ---------------------------------
 
 namespace {
-/// Answers one request per reply on a single connection, then holds it open, unanswered, until the client
-/// closes.
-class keep_alive_server {
+/// Answers one request per reply on one kept-alive connection, then holds it open, unanswered.
+class keep_alive_server : public canned_server {
  public:
-  explicit keep_alive_server(std::vector<std::string> replies)
-      : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
-    port_ = acceptor_.local_endpoint().port();
-    thread_ = std::thread([this, replies = std::move(replies)] {
-      boost::system::error_code ec;
-      asio::ip::tcp::socket socket(io_);
-      acceptor_.accept(socket, ec);
-      if (ec) return;
-      asio::streambuf head;
-      for (const auto& reply : replies) {
-        const auto size = asio::read_until(socket, head, "\r\n\r\n", ec);
-        if (ec) return;
-        head.consume(size);
-        asio::write(socket, asio::buffer(reply), ec);
-      }
-      char byte = 0;
-      while (!ec) socket.read_some(asio::buffer(&byte, 1), ec);  // until the client closes
-    });
-  }
-  ~keep_alive_server() {
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  asio::io_context io_;
-  asio::ip::tcp::acceptor acceptor_;
-  unsigned short port_ = 0;
-  std::thread thread_;
+  explicit keep_alive_server(std::vector<std::string> replies) : canned_server(std::move(replies), true) {}
 };
 
 const std::string ok_reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";

@@ -14,6 +14,17 @@
 
 namespace retryhttp {
 
+namespace detail {
+/// Adds `delta` to `value` without passing `cap`, lock-free; a value already at the cap costs one load.
+inline void add_capped(std::atomic<std::int64_t>& value, std::int64_t delta, std::int64_t cap) noexcept {
+  std::int64_t current = value.load(std::memory_order_relaxed);
+  while (current < cap) {
+    const std::int64_t next = current + delta < cap ? current + delta : cap;
+    if (value.compare_exchange_weak(current, next, std::memory_order_relaxed)) return;
+  }
+}
+}  // namespace detail
+
 /// What the client tells a budget, and what it asks. Implementations must be thread-safe.
 class retry_budget {
  public:
@@ -38,13 +49,7 @@ class token_bucket_budget final : public retry_budget {
         ratio_(static_cast<std::int64_t>(token_ratio * 1000)),
         tokens_(max_) {}
 
-  void on_success() noexcept override {
-    std::int64_t current = tokens_.load(std::memory_order_relaxed);
-    while (current < max_) {
-      const std::int64_t next = current + ratio_ < max_ ? current + ratio_ : max_;
-      if (tokens_.compare_exchange_weak(current, next, std::memory_order_relaxed)) return;
-    }
-  }
+  void on_success() noexcept override { detail::add_capped(tokens_, ratio_, max_); }
   void on_transient_failure() noexcept override {
     std::int64_t current = tokens_.load(std::memory_order_relaxed);
     while (current > 0) {
@@ -77,13 +82,7 @@ class percent_budget final : public retry_budget {
         cap_(static_cast<std::int64_t>(min_retries) * 1000 + static_cast<std::int64_t>(percent * 1000)),
         balance_(static_cast<std::int64_t>(min_retries) * 1000) {}
 
-  void on_call() noexcept override {
-    std::int64_t current = balance_.load(std::memory_order_relaxed);
-    while (current < cap_) {
-      const std::int64_t next = current + deposit_ < cap_ ? current + deposit_ : cap_;
-      if (balance_.compare_exchange_weak(current, next, std::memory_order_relaxed)) return;
-    }
-  }
+  void on_call() noexcept override { detail::add_capped(balance_, deposit_, cap_); }
   bool try_retry() noexcept override {
     std::int64_t current = balance_.load(std::memory_order_relaxed);
     while (current >= 1000) {
