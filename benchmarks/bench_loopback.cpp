@@ -4,7 +4,9 @@
 //   BM_LoopbackGet/retryhttp   retryhttp::http_client over beast_transport
 //   BM_LoopbackGet/libcurl     libcurl with one reused easy handle
 // Each reports p50_us and p99_us (per-request latency) and allocs_per_request (operator new for Beast and
-// retryhttp, libcurl's malloc family through curl_global_init_mem). Reproduce: scripts/bench-loopback.sh
+// retryhttp, libcurl's malloc family through curl_global_init_mem). At the end it prints, on standard error,
+// the paired ratios to raw Beast (see print_paired_ratios). Reproduce: scripts/bench-loopback.sh
+// `bench_loopback --requests WAY N` makes N requests one way without Google Benchmark, for callgrind.
 
 #include <retryhttp/beast_transport.hpp>
 
@@ -19,15 +21,22 @@
 #include "../tests/support/counting_new.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
+
+#include <time.h>
 
 namespace {
 
@@ -110,39 +119,8 @@ loopback_server& server() {
   return instance;
 }
 
-// ---- Per-request latency percentiles and allocations
-// ----------------------------------------------------------
-std::atomic<std::size_t> curl_allocations{0};
-
-template <class Request>
-void run(benchmark::State& state, Request&& one_request, std::size_t (*allocations)()) {
-  for (int warm = 0; warm < 100; ++warm) one_request();  // connect, fill caches and pools
-  std::vector<double> micros;
-  micros.reserve(1 << 20);
-  const std::size_t allocations_before = allocations();
-  for (auto _ : state) {
-    const auto start = std::chrono::steady_clock::now();
-    one_request();
-    micros.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
-  }
-  const std::size_t allocated = allocations() - allocations_before;
-  std::sort(micros.begin(), micros.end());
-  auto percentile = [&](double p) {
-    return micros.empty() ? 0.0 : micros[static_cast<std::size_t>(p * (micros.size() - 1))];
-  };
-  state.counters["p50_us"] = percentile(0.50);
-  state.counters["p99_us"] = percentile(0.99);
-  state.counters["allocs_per_request"] =
-      static_cast<double>(allocated) / static_cast<double>(std::max<std::int64_t>(1, state.iterations()));
-}
-
-std::size_t new_count() {
-  return retryhttp_test::allocations_so_far();
-}
-std::size_t curl_count() {
-  return curl_allocations.load(std::memory_order_relaxed);
-}
+// ---- The three ways to GET, each set up once and then asked for one response at a time
+// -----------------------
 
 http::request<http::string_body> make_request() {
   http::request<http::string_body> request{http::verb::get, "/v1/vms/web-1", 11};
@@ -152,39 +130,192 @@ http::request<http::string_body> make_request() {
   return request;
 }
 
-void BM_LoopbackGet_raw_beast(benchmark::State& state) {
-  asio::io_context io;
-  tcp::socket socket(io);
-  socket.connect({asio::ip::make_address("127.0.0.1"), server().port()});
-  socket.set_option(tcp::no_delay(true));
-  boost::beast::flat_buffer buffer;
-  const auto request = make_request();
-  std::size_t bytes = 0;
-  run(
-      state,
-      [&] {
-        http::write(socket, request);
-        http::response<http::string_body> response;
-        http::read(socket, buffer, response);
-        bytes += response.body().size();
-      },
-      new_count);
-  benchmark::DoNotOptimize(bytes);
+// Synchronous Beast on one kept-alive socket: the floor. No timeout, no cancellation, no check that the
+// connection is still open before writing.
+class raw_beast_get {
+ public:
+  static constexpr const char* name = "raw_beast";
+  raw_beast_get() : socket_(io_) {
+    socket_.connect({asio::ip::make_address("127.0.0.1"), server().port()});
+    socket_.set_option(tcp::no_delay(true));
+  }
+  std::size_t get() {
+    http::write(socket_, request_);
+    http::response<http::string_body> response;
+    http::read(socket_, buffer_, response);
+    return response.body().size();
+  }
+
+ private:
+  asio::io_context io_;
+  tcp::socket socket_;
+  boost::beast::flat_buffer buffer_;
+  const http::request<http::string_body> request_ = make_request();
+};
+
+class retryhttp_get {
+ public:
+  static constexpr const char* name = "retryhttp";
+  std::size_t get() {
+    auto result = client_.send(request_);
+    if (!result.ok()) std::abort();  // nothing fails here; a failure would make the numbers meaningless
+    return result.response().body().size();
+  }
+
+ private:
+  retryhttp::http_client<> client_{retryhttp::retry_config{}, retryhttp::beast_transport{server().url()}};
+  const http::request<http::string_body> request_ = make_request();
+};
+
+std::size_t collect_body(char* data, std::size_t size, std::size_t count, void* target) {
+  static_cast<std::string*>(target)->append(data, size * count);
+  return size * count;
 }
 
-void BM_LoopbackGet_retryhttp(benchmark::State& state) {
-  retryhttp::http_client<> client{retryhttp::retry_config{}, retryhttp::beast_transport{server().url()}};
-  const auto request = make_request();
+// libcurl with one reused easy handle.
+class libcurl_get {
+ public:
+  static constexpr const char* name = "libcurl";
+  libcurl_get() : handle_(curl_easy_init()), url_(server().url() + "/v1/vms/web-1") {
+    curl_easy_setopt(handle_, CURLOPT_URL, url_.c_str());
+    curl_easy_setopt(handle_, CURLOPT_WRITEFUNCTION, collect_body);
+    curl_easy_setopt(handle_, CURLOPT_WRITEDATA, &body_);
+    curl_easy_setopt(handle_, CURLOPT_TCP_NODELAY, 1L);
+    headers_ = curl_slist_append(nullptr, "Accept: application/json");
+    curl_easy_setopt(handle_, CURLOPT_HTTPHEADER, headers_);
+  }
+  ~libcurl_get() {
+    curl_slist_free_all(headers_);
+    curl_easy_cleanup(handle_);
+  }
+  libcurl_get(const libcurl_get&) = delete;
+  libcurl_get& operator=(const libcurl_get&) = delete;
+  std::size_t get() {
+    body_.clear();
+    if (curl_easy_perform(handle_) != CURLE_OK) std::abort();
+    return body_.size();
+  }
+
+ private:
+  CURL* handle_;
+  std::string url_;
+  std::string body_;
+  curl_slist* headers_ = nullptr;
+};
+
+// ---- Measuring: latency percentiles, allocations, and each run's times for the paired ratios
+// ----------------
+
+std::atomic<std::size_t> curl_allocations{0};
+
+std::size_t new_count() {
+  return retryhttp_test::allocations_so_far();
+}
+std::size_t curl_count() {
+  return curl_allocations.load(std::memory_order_relaxed);
+}
+template <class Get>
+std::size_t allocations() {
+  return std::is_same_v<Get, libcurl_get> ? curl_count() : new_count();
+}
+
+double thread_cpu_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) * 1e9 + static_cast<double>(now.tv_nsec);
+}
+
+// One measured run (a repetition, or Google Benchmark's last iteration-count probe): when it ended and what a
+// request cost in it.
+struct timed_run {
+  std::string name;
+  double ended_s;
+  double wall_ns;
+  double cpu_ns;
+};
+std::vector<timed_run> timed_runs;
+
+template <class Get>
+void run(benchmark::State& state) {
+  Get way;
   std::size_t bytes = 0;
-  run(
-      state,
-      [&] {
-        auto result = client.send(request);
-        if (!result.ok()) std::abort();  // nothing fails here; a failure would make the numbers meaningless
-        bytes += result.response().body().size();
-      },
-      new_count);
+  for (int warm = 0; warm < 100; ++warm) bytes += way.get();  // connect, fill caches and pools
+  std::vector<double> micros;
+  micros.reserve(1 << 20);
+  const std::size_t allocations_before = allocations<Get>();
+  const auto wall_start = std::chrono::steady_clock::now();
+  const double cpu_start = thread_cpu_ns();
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    bytes += way.get();
+    micros.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+  }
+  const double cpu_spent = thread_cpu_ns() - cpu_start;
+  const auto wall_end = std::chrono::steady_clock::now();
+  const std::size_t allocated = allocations<Get>() - allocations_before;
   benchmark::DoNotOptimize(bytes);
+
+  const auto requests = static_cast<double>(std::max<std::int64_t>(1, state.iterations()));
+  const double wall_spent = std::chrono::duration<double, std::nano>(wall_end - wall_start).count();
+  // Google Benchmark's short probes (it grows the iteration count until a run lasts --benchmark_min_time) are
+  // too short to compare; runs of 50 ms and more are kept.
+  if (wall_spent >= 50e6)
+    timed_runs.push_back({Get::name, std::chrono::duration<double>(wall_end.time_since_epoch()).count(),
+                          wall_spent / requests, cpu_spent / requests});
+
+  std::sort(micros.begin(), micros.end());
+  auto percentile = [&](double p) {
+    return micros.empty() ? 0.0 : micros[static_cast<std::size_t>(p * (micros.size() - 1))];
+  };
+  state.counters["p50_us"] = percentile(0.50);
+  state.counters["p99_us"] = percentile(0.99);
+  state.counters["allocs_per_request"] = static_cast<double>(allocated) / requests;
+}
+
+// The machine drifts (wall time per request moved between 18 and 100 us over one session on the 2-vCPU VM),
+// so medians of separate runs compare different moments. Each run of retryhttp and of libcurl is compared
+// with the raw Beast run nearest to it in time instead, and the median and quartiles of those ratios are
+// printed.
+void print_paired_ratios(std::FILE* out) {
+  auto quartiles = [](std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    auto at = [&](double p) { return values[static_cast<std::size_t>(p * (values.size() - 1) + 0.5)]; };
+    return std::array<double, 3>{at(0.25), at(0.5), at(0.75)};
+  };
+  std::fprintf(out,
+               "\nPaired ratios to raw_beast (each run / the raw_beast run nearest in time): "
+               "median [quartiles]\n");
+  for (const char* name : {retryhttp_get::name, libcurl_get::name}) {
+    std::vector<double> wall;
+    std::vector<double> cpu;
+    for (const auto& run : timed_runs) {
+      if (run.name != name) continue;
+      const timed_run* nearest = nullptr;
+      for (const auto& floor : timed_runs)
+        if (floor.name == raw_beast_get::name
+            && (!nearest || std::abs(floor.ended_s - run.ended_s) < std::abs(nearest->ended_s - run.ended_s)))
+          nearest = &floor;
+      if (!nearest) continue;
+      wall.push_back(run.wall_ns / nearest->wall_ns);
+      cpu.push_back(run.cpu_ns / nearest->cpu_ns);
+    }
+    if (wall.empty()) continue;
+    const auto w = quartiles(wall);
+    const auto c = quartiles(cpu);
+    std::fprintf(out, "  %-10s wall %.3f [%.3f, %.3f]   client CPU %.3f [%.3f, %.3f]   (%zu runs)\n", name,
+                 w[1], w[0], w[2], c[1], c[0], c[2], wall.size());
+  }
+}
+
+void BM_LoopbackGet_raw_beast(benchmark::State& state) {
+  run<raw_beast_get>(state);
+}
+void BM_LoopbackGet_retryhttp(benchmark::State& state) {
+  run<retryhttp_get>(state);
+}
+void BM_LoopbackGet_libcurl(benchmark::State& state) {
+  run<libcurl_get>(state);
 }
 
 // libcurl's allocations, counted through its memory callbacks.
@@ -208,33 +339,20 @@ void* counting_calloc(std::size_t count, std::size_t size) {
   return std::calloc(count, size);
 }
 
-std::size_t collect_body(char* data, std::size_t size, std::size_t count, void* target) {
-  static_cast<std::string*>(target)->append(data, size * count);
-  return size * count;
-}
-
-void BM_LoopbackGet_libcurl(benchmark::State& state) {
-  CURL* handle = curl_easy_init();
-  const std::string url = server().url() + "/v1/vms/web-1";
-  std::string body;
-  curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, collect_body);
-  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(handle, CURLOPT_TCP_NODELAY, 1L);
-  curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
-  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
+// `bench_loopback --requests WAY N`: N requests one way, outside Google Benchmark, for counting instructions
+// with callgrind (scripts/instructions.sh: --toggle-collect on measured_requests, so setup and the server's
+// threads are not counted).
+template <class Get>
+[[gnu::noinline]] std::size_t measured_requests(Get& way, long count) {
   std::size_t bytes = 0;
-  run(
-      state,
-      [&] {
-        body.clear();
-        if (curl_easy_perform(handle) != CURLE_OK) std::abort();
-        bytes += body.size();
-      },
-      curl_count);
-  benchmark::DoNotOptimize(bytes);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(handle);
+  for (long i = 0; i < count; ++i) bytes += way.get();
+  return bytes;
+}
+template <class Get>
+int count_requests(long count) {
+  Get way;
+  for (int warm = 0; warm < 100; ++warm) way.get();
+  return measured_requests(way, count) > 0 || count == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -247,10 +365,28 @@ int main(int argc, char** argv) {
   curl_global_init_mem(CURL_GLOBAL_ALL, counting_malloc, counting_free, counting_realloc, counting_strdup,
                        counting_calloc);
   (void)server();  // start it before any benchmark
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
+  int status = 0;
+  if (argc == 4 && std::string_view(argv[1]) == "--requests") {
+    const std::string_view way = argv[2];
+    const long count = std::atol(argv[3]);
+    if (way == raw_beast_get::name)
+      status = count_requests<raw_beast_get>(count);
+    else if (way == retryhttp_get::name)
+      status = count_requests<retryhttp_get>(count);
+    else if (way == libcurl_get::name)
+      status = count_requests<libcurl_get>(count);
+    else {
+      std::fprintf(stderr, "usage: bench_loopback --requests raw_beast|retryhttp|libcurl N\n");
+      status = 2;
+    }
+  } else {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    // On standard error, so that --benchmark_format=json on standard output stays JSON.
+    print_paired_ratios(stderr);
+  }
   curl_global_cleanup();
-  return 0;
+  return status;
 }
