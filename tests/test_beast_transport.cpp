@@ -6,9 +6,12 @@
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 // URL parsing, and how raw replies from a broken server on loopback are classified. A canned server accepts
@@ -140,6 +143,35 @@ TEST_CASE("a complete response is delivered, with Host, User-Agent and Content-L
     CHECK_THAT(server.received_head(), Catch::Contains("Content-Length: 12\r\n"));
     CHECK_THAT(server.received_head(), Catch::Contains("User-Agent: mine/1\r\n"));
   }
+  SECTION("a wrong Content-Length is corrected, and two of them become one") {
+    canned_server server("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    beast_transport transport{server.url()};
+    beast_transport::request_type post{http::verb::post, "/v1/vms", 11, R"({"name":"a"})"};
+    post.set(http::field::host, "orchestrator.test");
+    post.set(http::field::user_agent, "mine/1");
+    const bool twice = GENERATE(false, true);
+    CAPTURE(twice);
+    post.set(http::field::content_length, "3");
+    if (twice) post.insert(http::field::content_length, "12");
+    REQUIRE(transport.attempt(post, {{}, 5s, 1}).has_response());
+    const auto head = server.received_head();
+    CHECK_THAT(head, Catch::Contains("Content-Length: 12\r\n"));
+    CHECK(head.find("Content-Length") == head.rfind("Content-Length"));
+    CHECK_THAT(head, Catch::Contains("Host: orchestrator.test\r\n"));
+  }
+  SECTION("a request that has all it needs is sent as it is, its fields in its order") {
+    canned_server server("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    beast_transport transport{server.url()};
+    beast_transport::request_type post{http::verb::post, "/v1/vms", 11, R"({"name":"a"})"};
+    post.set(http::field::content_length, "12");
+    post.set("X-Trace", "t-1");
+    post.set(http::field::user_agent, "mine/1");
+    post.set(http::field::host, "orchestrator.test");
+    REQUIRE(transport.attempt(post, {{}, 5s, 1}).has_response());
+    CHECK(server.received_head()
+          == "POST /v1/vms HTTP/1.1\r\nContent-Length: 12\r\nX-Trace: t-1\r\nUser-Agent: mine/1\r\n"
+             "Host: orchestrator.test\r\n\r\n");
+  }
 }
 
 TEST_CASE("broken replies are ambiguous failures with a clear message, never a crash or a hang",
@@ -213,8 +245,8 @@ TEST_CASE("a stop requested during a request in flight cancels it at once", "[be
   CHECK(std::chrono::steady_clock::now() - start < 5s);
 }
 
-// ---- The kept-alive fast path (poll_stream): the second request on a connection
-// ---------------------------------
+// ---- Kept-alive connections, and the synchronous exchange (detail::socket_stream) with its deadline
+// -------------
 
 namespace {
 /// Answers one request per reply on one kept-alive connection, then holds it open, unanswered.
@@ -286,4 +318,100 @@ TEST_CASE("on a kept-alive connection, broken replies are still clear ambiguous 
   REQUIRE_FALSE(outcome.has_response());
   CHECK(outcome.failure().kind == failure_kind::ambiguous);
   CHECK_THAT(outcome.failure().message(), Catch::Contains(words));
+}
+
+namespace {
+/// One kept-alive connection; for each request, writes its chunks, each after its pause. Stops when the
+/// chunks run out or the client goes away, then holds the connection until the client closes it.
+class paced_server {
+ public:
+  using chunk = std::pair<std::chrono::milliseconds, std::string>;
+  explicit paced_server(std::vector<std::vector<chunk>> answers)
+      : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this, answers = std::move(answers)] {
+      boost::system::error_code ec;
+      asio::ip::tcp::socket socket(io_);
+      acceptor_.accept(socket, ec);
+      asio::streambuf head;
+      for (std::size_t i = 0; i < answers.size() && !ec; ++i) {
+        head.consume(asio::read_until(socket, head, "\r\n\r\n", ec));
+        for (std::size_t c = 0; c < answers[i].size() && !ec; ++c) {
+          asio::steady_timer pause(io_, answers[i][c].first);
+          pause.wait(ec);
+          asio::write(socket, asio::buffer(answers[i][c].second), ec);
+        }
+      }
+      char byte = 0;
+      while (!ec) socket.read_some(asio::buffer(&byte, 1), ec);  // until the client closes
+    });
+  }
+  ~paced_server() {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    if (thread_.joinable()) thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  unsigned short port_ = 0;
+  std::thread thread_;
+};
+}  // namespace
+
+TEST_CASE("a response that trickles in is held to the attempt's deadline as a whole, not per read",
+          "[beast_transport]") {
+  // One body byte every 40 ms: each read waits far less than the timeout, the whole would take 4 s.
+  std::vector<paced_server::chunk> trickle{{0ms, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"}};
+  for (int i = 0; i < 100; ++i) trickle.push_back({40ms, "x"});
+  paced_server server({trickle});
+  beast_transport transport{server.url()};
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = get(transport, 300ms);
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::ambiguous);
+  CHECK(outcome.failure().code == boost::system::errc::timed_out);
+  CHECK(std::chrono::steady_clock::now() - start < 2s);
+}
+
+TEST_CASE("a short timeout of an earlier attempt does not cut a later, longer one short",
+          "[beast_transport]") {
+  // The connection keeps its receive timeout between attempts: the second attempt must wait its own 3 s.
+  paced_server server({{{0ms, ok_reply}}, {{400ms, ok_reply}}});
+  beast_transport transport{server.url()};
+  REQUIRE(get(transport, 100ms).has_response());
+  auto outcome = get(transport, 3s);
+  REQUIRE(outcome.has_response());
+  CHECK(outcome.response().body() == "ok");
+  CHECK(transport.connections_opened() == 1);
+}
+
+TEST_CASE("a write on a connection the server has reset fails with nothing written", "[beast_transport]") {
+  // What makes beast_transport report such a failure as not_sent: the request never left this host.
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::socket client(io);
+  client.connect(acceptor.local_endpoint());
+  {
+    asio::ip::tcp::socket server = acceptor.accept();
+    server.set_option(asio::socket_base::linger(true, 0));  // close with a reset
+    server.close();  // explicitly: Asio's destructor would clear the linger option and close gracefully
+  }
+  // Wait (bounded) until the reset has arrived; a zero-timeout poll does not block.
+  char byte = 0;
+  boost::system::error_code ec;
+  for (int i = 0; i < 1000 && !ec; ++i) client.read_some(asio::buffer(&byte, 1), ec);
+  REQUIRE(ec == asio::error::connection_reset);
+
+  std::atomic<bool> stopped{false};
+  std::chrono::microseconds receive_timeout{0};
+  retryhttp::detail::socket_stream stream(client.native_handle(), std::chrono::steady_clock::now() + 5s,
+                                          receive_timeout, stopped);
+  http::request<http::string_body> request{http::verb::post, "/v1/vms", 11, R"({"name":"a"})"};
+  request.prepare_payload();
+  const auto written = http::write(stream, request, ec);
+  CHECK(ec);
+  CHECK(written == 0);
 }
