@@ -60,24 +60,14 @@ class socket_stream {
         ec = stopped() ? canceled() : boost::system::error_code(boost::asio::error::eof);
         return 0;
       }
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN
-          || errno == EWOULDBLOCK) {  // the receive timeout passed: the loop checks the deadline
-        if (stopped()) {
-          ec = canceled();
-          return 0;
-        }
-        continue;
-      }
+      // EAGAIN: the receive timeout passed. The next round checks the stop and the deadline.
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
       return fail(ec);
     }
   }
   template <class MutableBufferSequence>
   std::size_t read_some(const MutableBufferSequence& buffers) {
-    boost::system::error_code ec;
-    const auto n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
+    return or_throw([&](boost::system::error_code& ec) { return read_some(buffers, ec); });
   }
 
   template <class ConstBufferSequence>
@@ -95,13 +85,19 @@ class socket_stream {
   }
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers) {
+    return or_throw([&](boost::system::error_code& ec) { return write_some(buffers, ec); });
+  }
+
+ private:
+  // The throwing overloads SyncReadStream and SyncWriteStream ask for.
+  template <class Transfer>
+  static std::size_t or_throw(Transfer transfer) {
     boost::system::error_code ec;
-    const auto n = write_some(buffers, ec);
+    const std::size_t n = transfer(ec);
     if (ec) throw boost::system::system_error(ec);
     return n;
   }
 
- private:
   // Up to 16 buffers per call (Beast's serializer hands over fewer); the rest go in the next call.
   struct vectors {
     template <class BufferSequence>
