@@ -231,7 +231,7 @@ TEST_CASE("a refused connection is not_sent", "[beast_transport]") {
   CHECK(outcome.failure().code == asio::error::connection_refused);
 }
 
-TEST_CASE("a stop requested during a request in flight cancels it at once", "[beast_transport]") {
+TEST_CASE("a stop requested during a request in flight cancels it at once", "[beast_transport][threads]") {
   canned_server server("", true);
   beast_transport transport{server.url()};
   std::stop_source source;
@@ -284,7 +284,7 @@ TEST_CASE("on a kept-alive connection, an unanswered request times out within it
 }
 
 TEST_CASE("on a kept-alive connection, a stop from another thread cancels the request at once",
-          "[beast_transport]") {
+          "[beast_transport][threads]") {
   keep_alive_server server({ok_reply});
   beast_transport transport{server.url()};
   REQUIRE(get(transport).has_response());
