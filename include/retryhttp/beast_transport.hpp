@@ -15,7 +15,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -32,7 +31,6 @@
 #include <boost/system/errc.hpp>
 #include <boost/url/parse.hpp>
 
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <atomic>
