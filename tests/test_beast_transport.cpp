@@ -93,6 +93,25 @@ void check_times_out(beast_transport& transport, std::chrono::milliseconds timeo
   CHECK(std::chrono::steady_clock::now() - start < bound);
 }
 
+/// A stop from another thread, 100 ms into an attempt that waits for its response, ends it at once as an
+/// ambiguous cancel.
+void check_stopped_from_another_thread(beast_transport& transport) {
+  std::stop_source source;
+  std::thread stopper([&] {
+    asio::io_context io;
+    asio::steady_timer timer(io, 100ms);
+    timer.wait();
+    source.request_stop();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = transport.attempt({http::verb::get, "/", 11}, {source.get_token(), 30s, 1});
+  stopper.join();
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::ambiguous);
+  CHECK(outcome.failure().code == boost::system::errc::operation_canceled);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
 }  // namespace
 
 TEST_CASE("endpoint URLs: http with host and port, IPv4 and IPv6", "[beast_transport]") {
@@ -234,21 +253,7 @@ TEST_CASE("a refused connection is not_sent", "[beast_transport]") {
 TEST_CASE("a stop requested during a request in flight cancels it at once", "[beast_transport][threads]") {
   canned_server server("", true);
   beast_transport transport{server.url()};
-  std::stop_source source;
-  std::thread stopper([&] {
-    // The stop comes from another thread while the attempt waits for its response.
-    asio::io_context io;
-    asio::steady_timer timer(io, 100ms);
-    timer.wait();
-    source.request_stop();
-  });
-  const auto start = std::chrono::steady_clock::now();
-  auto outcome = transport.attempt({http::verb::get, "/", 11}, {source.get_token(), 30s, 1});
-  stopper.join();
-  REQUIRE_FALSE(outcome.has_response());
-  CHECK(outcome.failure().kind == failure_kind::ambiguous);
-  CHECK(outcome.failure().code == boost::system::errc::operation_canceled);
-  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  check_stopped_from_another_thread(transport);
 }
 
 // ---- Kept-alive connections, and the synchronous exchange (detail::socket_stream) with its deadline
@@ -288,20 +293,7 @@ TEST_CASE("on a kept-alive connection, a stop from another thread cancels the re
   keep_alive_server server({ok_reply});
   beast_transport transport{server.url()};
   REQUIRE(get(transport).has_response());
-  std::stop_source source;
-  std::thread stopper([&] {
-    asio::io_context io;
-    asio::steady_timer timer(io, 100ms);
-    timer.wait();
-    source.request_stop();
-  });
-  const auto start = std::chrono::steady_clock::now();
-  auto outcome = transport.attempt({http::verb::get, "/", 11}, {source.get_token(), 30s, 1});
-  stopper.join();
-  REQUIRE_FALSE(outcome.has_response());
-  CHECK(outcome.failure().kind == failure_kind::ambiguous);
-  CHECK(outcome.failure().code == boost::system::errc::operation_canceled);
-  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  check_stopped_from_another_thread(transport);
 }
 
 TEST_CASE("on a kept-alive connection, broken replies are still clear ambiguous failures",

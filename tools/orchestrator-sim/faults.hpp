@@ -19,6 +19,8 @@
 
 #include <retryhttp/detail/route_pattern.hpp>
 
+#include "../common/strict_number.hpp"
+
 #include <boost/beast/http/verb.hpp>
 
 #include <cstdint>
@@ -54,16 +56,10 @@ struct fault_rule {
 };
 
 inline std::uint64_t parse_number(const std::string& word, const std::string& rule, const char* what) {
-  std::size_t used = 0;
-  unsigned long long value = 0;
-  try {
-    value = std::stoull(word, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != word.size() || word.empty() || word[0] == '-')
+  const auto value = retryhttp_tools::parse_unsigned(word);
+  if (!value)
     throw std::invalid_argument("fault \"" + rule + "\": expected " + what + ", got \"" + word + "\"");
-  return value;
+  return *value;
 }
 
 inline std::vector<std::pair<std::uint64_t, std::uint64_t>> parse_arrivals(const std::string& word,

@@ -7,6 +7,7 @@
 //
 // Prints CSV: experiment,strategy,clients,p,trials,calls,time_ms,amplification,success. See sim.hpp.
 
+#include "../common/strict_number.hpp"
 #include "sim.hpp"
 
 #include <fmt/format.h>
@@ -38,16 +39,9 @@ std::vector<std::string> split(const std::string& text) {
 }
 
 unsigned long long number(const std::string& option, const std::string& text) {
-  std::size_t used = 0;
-  unsigned long long value = 0;
-  try {
-    value = std::stoull(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty() || text[0] == '-')
-    throw std::invalid_argument(option + ": expected a non-negative integer, got \"" + text + "\"");
-  return value;
+  const auto value = retryhttp_tools::parse_unsigned(text);
+  if (!value) throw std::invalid_argument(option + ": expected a non-negative integer, got \"" + text + "\"");
+  return *value;
 }
 
 double fraction(const std::string& option, const std::string& text) {
