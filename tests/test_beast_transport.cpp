@@ -126,6 +126,14 @@ TEST_CASE("endpoint URLs: http with host and port, IPv4 and IPv6", "[beast_trans
   const auto named = http_endpoint::parse("http://orchestrator.local");
   CHECK(named.port == "80");
   CHECK(named.host_header == "orchestrator.local");
+  const auto edges = http_endpoint::parse("http://h:65535");
+  CHECK(edges.port == "65535");
+  const auto padded = http_endpoint::parse("http://h:0080");
+  CHECK(padded.port == "80");
+  CHECK(padded.host_header == "h:80");
+  const auto decoded = http_endpoint::parse("http://or%63hestrator.local:1");
+  CHECK(decoded.host == "orchestrator.local");
+  CHECK(decoded.host_header == "orchestrator.local:1");
 }
 
 TEST_CASE("a bad endpoint URL is a clear error", "[beast_transport]") {
@@ -139,6 +147,18 @@ TEST_CASE("a bad endpoint URL is a clear error", "[beast_transport]") {
       row{"http://host:8080/api", "must not have a path"},
       row{"http://host:8080?x=1", "must not have a path"},
       row{"http://user@host:8080", "user info"},
+      // A port is 1 to 65535 as written: 99999 would wrap to 34463 and send requests to another service.
+      row{"http://127.0.0.1:99999", "the port must be from 1 to 65535, got 99999"},
+      row{"http://127.0.0.1:65536", "the port must be from 1 to 65535"},
+      row{"http://127.0.0.1:0", "the port must be from 1 to 65535, got 0"},
+      row{"http://127.0.0.1:000", "the port must be from 1 to 65535"},
+      row{"http://127.0.0.1:18446744073709551617", "the port must be from 1 to 65535"},
+      // Percent-decoded bytes that no host name holds never reach the resolver or the Host field.
+      row{"http://exa%00mple.com:80", "a byte 0"},
+      row{"http://a%0d%0aX-Injected:1", "a byte 13"},
+      row{"http://a%20b", "' '"},
+      row{"http://a%25b", "'%'"},
+      row{"http://[v1.x]:80", "not a name, IPv4 or IPv6 address"},
   }));
   CAPTURE(url);
   REQUIRE_THROWS_AS(beast_transport{url}, std::invalid_argument);
@@ -220,6 +240,127 @@ TEST_CASE("broken replies are ambiguous failures with a clear message, never a c
   REQUIRE_FALSE(outcome.has_response());
   CHECK(outcome.failure().kind == failure_kind::ambiguous);
   CHECK_THAT(outcome.failure().message(), Catch::Contains(words));
+}
+
+TEST_CASE("a response over a limit is a permanent failure, whichever part of it is too large",
+          "[beast_transport]") {
+  // Beast's parser limits the header and the body but not a chunk-size line's extensions or a trailer:
+  // the read buffer's maximum is what bounds those.
+  const std::string endless(300 * 1024, 'a');
+  using row = std::tuple<std::string, std::string>;
+  const auto [reply, words] = GENERATE_COPY(table<std::string, std::string>({
+      row{"HTTP/1.1 200 OK\r\nContent-Length: 9999999999\r\n\r\n", "body is larger than the limit"},
+      row{"HTTP/1.1 200 OK\r\nX-Long: " + endless, "header is larger than the limit"},
+      row{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=" + endless,
+          "larger than the read buffer's limit of 131072 bytes"},
+      row{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Trailer: " + endless,
+          "larger than the read buffer's limit of 131072 bytes"},
+  }));
+  CAPTURE(words);
+  canned_server server(reply);
+  beast_transport transport{server.url()};
+  auto outcome = get(transport);
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::ambiguous);
+  CHECK(outcome.failure().permanent);
+  CHECK_THAT(outcome.failure().message(), Catch::Contains(words));
+}
+
+TEST_CASE("interim 1xx responses are skipped: the final response answers the request", "[beast_transport]") {
+  const std::string interim = GENERATE(as<std::string>{}, "HTTP/1.1 100 Continue\r\n\r\n",
+                                       "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n",
+                                       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n");
+  CAPTURE(interim);
+  // On a kept-alive connection: the second request must read its own answer, not the first one's.
+  canned_server server({interim + "HTTP/1.1 201 Created\r\nContent-Length: 5\r\n\r\nfirst",
+                        "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"},
+                       true);
+  beast_transport transport{server.url()};
+  auto first = get(transport);
+  REQUIRE(first.has_response());
+  CHECK(first.response().result_int() == 201);
+  CHECK(first.response().body() == "first");
+  auto second = get(transport);
+  REQUIRE(second.has_response());
+  CHECK(second.response().result_int() == 200);
+  CHECK(second.response().body() == "second");
+  CHECK(transport.connections_opened() == 1);
+}
+
+TEST_CASE("an endless run of interim responses, or a 101 nobody asked for, fails the attempt",
+          "[beast_transport]") {
+  SECTION("more interim responses than allowed: permanent") {
+    std::string many;
+    for (int i = 0; i < 20; ++i) many += "HTTP/1.1 103 Early Hints\r\n\r\n";
+    canned_server server(many, true);
+    beast_transport transport{server.url()};
+    auto outcome = get(transport, 5s);
+    REQUIRE_FALSE(outcome.has_response());
+    CHECK(outcome.failure().kind == failure_kind::ambiguous);
+    CHECK(outcome.failure().permanent);
+    CHECK_THAT(outcome.failure().message(), Catch::Contains("more than 8 interim (1xx) responses"));
+  }
+  SECTION("101 Switching Protocols") {
+    canned_server server("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", true);
+    beast_transport transport{server.url()};
+    auto outcome = get(transport, 5s);
+    REQUIRE_FALSE(outcome.has_response());
+    CHECK(outcome.failure().kind == failure_kind::ambiguous);
+    CHECK_THAT(outcome.failure().message(), Catch::Contains("switched protocols (101)"));
+  }
+  SECTION("100 Continue, then nothing: the attempt's timeout") {
+    canned_server server("HTTP/1.1 100 Continue\r\n\r\n", true);
+    beast_transport transport{server.url()};
+    check_times_out(transport, 200ms, 5s);
+  }
+}
+
+TEST_CASE("a request whose target or fields hold CR, LF or another control byte is never written",
+          "[beast_transport]") {
+  using request = beast_transport::request_type;
+  request injected{http::verb::post, "/v1/vms", 11, "{}"};
+  const int variant = GENERATE(0, 1, 2, 3, 4);
+  CAPTURE(variant);
+  std::string words;
+  switch (variant) {
+    case 0:
+      injected.set("Idempotency-Key", "k\r\n\r\nPOST /v1/vms HTTP/1.1");
+      words = "the field \"Idempotency-Key\" holds a control character";
+      break;
+    case 1:
+      injected.set(http::field::authorization, std::string("Bearer a\0b", 10));
+      words = "the field \"Authorization\" holds a control character";
+      break;
+    case 2:
+      injected.target("/v1/vms HTTP/1.1\r\nX: y");
+      words = "the request target";
+      break;
+    case 3:
+      injected.target("");
+      words = "the request target";
+      break;
+    case 4:
+      injected.set("Bad Name", "v");
+      words = "a field name is not a token";
+      break;
+  }
+  canned_server server("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+  beast_transport transport{server.url()};
+  auto outcome = transport.attempt(injected, {{}, 5s, 1});
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::not_sent);
+  CHECK(outcome.failure().permanent);
+  CHECK_THAT(outcome.failure().message(), Catch::Contains(words));
+  CHECK(outcome.failure().message().find('\r') == std::string::npos);  // the bytes are not echoed
+  CHECK(transport.connections_opened() == 0);                          // refused before connecting
+}
+
+TEST_CASE("a read time-out says that the response did not come in time", "[beast_transport]") {
+  canned_server server("", true);
+  beast_transport transport{server.url()};
+  auto outcome = get(transport, 200ms);
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().message() == "timed out (no complete response within the attempt's 200 ms)");
 }
 
 TEST_CASE("the body limit is configurable", "[beast_transport]") {

@@ -587,3 +587,32 @@ TEST_CASE("successes refill the bucket", "[client][budget]") {
   CHECK(f.client.send(list_vms).ok());                                // 503 -> 3, retried, 200 -> 4
   CHECK(f.transport().attempt_count() == 6);
 }
+
+TEST_CASE("a permanent failure is never retried, whatever the route", "[client]") {
+  SECTION("a safe GET: one attempt, permanent_failure, the transport's words in the message") {
+    fixture f;
+    f.transport().script({t::reset_connection().permanent(), t::respond(200)});
+    const auto result = f.client.send(list_vms);
+    CHECK(result.error() == error::permanent_failure);
+    CHECK(result.attempts() == 1);
+    CHECK(f.transport().attempt_count() == 1);
+    CHECK(f.clock.waits().empty());
+    CHECK_THAT(result.message(), Catch::StartsWith("GET /v1/vms failed and was not retried, since sending it "
+                                                   "again would fail the same way: "));
+  }
+  SECTION("a create whose answer was over a limit may still have been applied") {
+    fixture f;
+    f.transport().script({t::reset_connection().permanent(), t::respond(201)});
+    const auto result = f.client.send(create_vm);
+    CHECK(result.error() == error::may_have_been_applied);
+    CHECK(f.transport().attempt_count() == 1);
+  }
+  SECTION("a request refused before sending is not retried even when unsafe retries of not_sent are on") {
+    retry_config config;
+    config.retry_unsafe_when_not_sent = true;
+    fixture f{config};
+    f.transport().script({t::refuse_connection().permanent(), t::respond(201)});
+    CHECK(f.client.send(create_vm).error() == error::permanent_failure);
+    CHECK(f.transport().attempt_count() == 1);
+  }
+}

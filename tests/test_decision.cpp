@@ -43,6 +43,24 @@ static_assert(decide(retry_config{}, observed_outcome::response(404), true, 0) =
 static_assert(decide(retry_config{}, observed_outcome::response(500), true, 0) == deliver);
 static_assert(decide(retry_config{}, observed_outcome::ambiguous(), false, 0) == may_have_been_applied);
 
+TEST_CASE("a permanent failure is never retried; an unsafe request that may have been applied says so",
+          "[decision]") {
+  constexpr decision permanent{action::fail, error::permanent_failure};
+  retry_config unsafe_not_sent;
+  unsafe_not_sent.retry_unsafe_when_not_sent = true;
+  for (const unsigned retries : {0U, 1U, 3U}) {
+    CAPTURE(retries);
+    CHECK(decide(retry_config{}, observed_outcome::ambiguous(true), true, retries) == permanent);
+    CHECK(decide(retry_config{}, observed_outcome::not_sent(true), true, retries) == permanent);
+    CHECK(decide(retry_config{}, observed_outcome::ambiguous(true), false, retries) == may_have_been_applied);
+    CHECK(decide(retry_config{}, observed_outcome::not_sent(true), false, retries) == not_retryable);
+    CHECK(decide(unsafe_not_sent, observed_outcome::not_sent(true), false, retries) == permanent);
+  }
+  // The same outcomes, not permanent, are retried while retries remain.
+  CHECK(decide(retry_config{}, observed_outcome::ambiguous(), true, 0) == retry);
+  CHECK(decide(retry_config{}, observed_outcome::not_sent(), true, 0) == retry);
+}
+
 TEST_CASE("the decision matrix: status x route x failure kind x attempt number", "[decision]") {
   // Each row spells the ticket for one outcome: what happens to a request that is safe to re-send while
   // retries remain, and what happens to one that is not. Once the retries are used up, a safe transient

@@ -91,6 +91,15 @@ TEST_CASE("a placeholder matches exactly one plain segment, conservatively", "[i
       row{"*", false},
       row{"http://host:8080", false},
       row{"/v1/vms/web-1/start%", false},
+      // The authority of an absolute-form target ends at '?' or '#' as well as '/': what follows is the
+      // query or fragment of an empty path, not the start route.
+      row{"http://h?/v1/vms/x/start", false},
+      row{"http://h#/v1/vms/x/start", false},
+      row{"http://h?x=/v1/vms/x/start", false},
+      row{"http://h/v1/vms/x/start?/", true},
+      // Only a real scheme introduces an authority.
+      row{"1x://h/v1/vms/x/start", false},
+      row{"a b://h/v1/vms/x/start", false},
   }));
   CAPTURE(target);
   CHECK(policy.is_idempotent(request(http::verb::post, target)) == safe);

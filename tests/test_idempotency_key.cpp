@@ -86,3 +86,81 @@ TEST_CASE("without keys, the orchestrator policy sends no header and never retri
   CHECK(client.transport().requests().at(0).count("Idempotency-Key") == 0);
   CHECK(client.transport().attempt_count() == 1);
 }
+
+TEST_CASE("a blank key is no key: the policy replaces it, and never calls a request with it safe",
+          "[idempotency_key]") {
+  const idempotency_keys<> policy{{{http::verb::post, "/v1/orders"}}, {}, 7};
+  const std::string blank = GENERATE(as<std::string>{}, "", " ", "\t", "  \t ");
+  CAPTURE(blank);
+  http::request<http::empty_body> order{http::verb::post, "/v1/orders", 11};
+  order.set("Idempotency-Key", blank);
+  CHECK_FALSE(policy.is_idempotent(order));
+  const auto key = policy.key_for(order);
+  REQUIRE(key);
+  CHECK(retryhttp::is_usable_key(*key));
+}
+
+TEST_CASE("only a usable key makes a keyed route safe", "[idempotency_key]") {
+  const idempotency_keys<> policy{{{http::verb::post, "/v1/orders"}}, {}, 7};
+  using row = std::tuple<std::string, bool>;
+  const auto [key, usable] = GENERATE(table<std::string, bool>({
+      row{"8e03978e-40d5-43e8-bc93-6894a57f9324", true},
+      row{"\"quoted key\"", true},
+      row{"k", true},
+      row{std::string(255, 'k'), true},
+      row{std::string(256, 'k'), false},
+      row{" k", false},
+      row{"k ", false},
+      row{"a\r\nX-Injected: 1", false},
+      row{std::string("a\0b", 3), false},
+      row{"caf\xc3\xa9", false},
+  }));
+  CAPTURE(key);
+  CHECK(retryhttp::is_usable_key(key) == usable);
+  http::request<http::empty_body> order{http::verb::post, "/v1/orders", 11};
+  order.set("Idempotency-Key", key);
+  // Beast trims the spaces around a field's value when it is set, as they are not part of it on the wire:
+  // " k" is stored, and sent, as the usable key "k".
+  const bool trimmed_by_beast = key == " k" || key == "k ";
+  CHECK(policy.is_idempotent(order) == (usable || trimmed_by_beast));
+  CHECK_FALSE(policy.key_for(order));  // present and not blank: the caller's, kept as it is
+}
+
+TEST_CASE("a keyed create with a blank key is sent with a fresh key, so its retry cannot create twice",
+          "[idempotency_key][client]") {
+  t::fake_clock clock;
+  retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock,
+                          vmm::orchestrator_idempotency>
+      client{{},
+             t::fake_transport{clock},
+             retryhttp::exponential_backoff{1},
+             clock,
+             vmm::orchestrator_idempotency{true, 99}};
+  client.transport().script({t::reset_connection(), t::respond(201)});
+  t::fake_transport::request_type create{http::verb::post, "/v1/vms", 11, R"({"name":"a"})"};
+  create.set("Idempotency-Key", " ");
+  REQUIRE(client.send(create).ok());
+  const auto sent = client.transport().requests();
+  REQUIRE(sent.size() == 2);
+  const std::string key(sent[0]["Idempotency-Key"]);
+  CHECK(key.size() == 36);
+  CHECK(sent[0].count("Idempotency-Key") == 1);
+  CHECK(sent[1]["Idempotency-Key"] == key);
+}
+
+TEST_CASE("without keys on, a create carrying a blank key is still never re-sent",
+          "[idempotency_key][client]") {
+  t::fake_clock clock;
+  retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock,
+                          vmm::orchestrator_idempotency>
+      client{{},
+             t::fake_transport{clock},
+             retryhttp::exponential_backoff{1},
+             clock,
+             vmm::orchestrator_idempotency{true, 99}};
+  client.transport().script({t::reset_connection(), t::respond(201)});
+  t::fake_transport::request_type create{http::verb::post, "/v1/vms", 11, R"({"name":"a"})"};
+  create.set("Idempotency-Key", "a\r\nb");  // present, not blank, unusable: kept, and the create is unsafe
+  CHECK(client.send(create).error() == retryhttp::error::may_have_been_applied);
+  CHECK(client.transport().attempt_count() == 1);
+}

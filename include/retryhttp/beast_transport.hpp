@@ -11,6 +11,7 @@
 
 #include <retryhttp/client.hpp>
 #include <retryhttp/detail/socket_stream.hpp>
+#include <retryhttp/http_endpoint.hpp>
 #include <retryhttp/transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -29,10 +30,10 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/system/errc.hpp>
-#include <boost/url/parse.hpp>
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -48,41 +49,6 @@
 
 namespace retryhttp {
 
-/// Where a beast_transport connects: from "http://host:port" (IPv6 as "http://[::1]:port").
-struct http_endpoint {
-  std::string host;         ///< for the resolver: "127.0.0.1", "::1", "orchestrator.local"
-  std::string port;         ///< "8080"; "80" when the URL has none
-  std::string host_header;  ///< the Host field: "127.0.0.1:8080", "[::1]:8080", "example.com"
-
-  /// Throws std::invalid_argument naming what is wrong: not a URL, a scheme other than http, no host, a path,
-  /// query, fragment or user info (the orchestrator's routes are absolute; a base path is not supported yet).
-  static http_endpoint parse(std::string_view url) {
-    const auto parsed = boost::urls::parse_uri(boost::core::string_view(url.data(), url.size()));
-    const std::string quoted = "\"" + std::string(url) + "\"";
-    if (!parsed)
-      throw std::invalid_argument("endpoint " + quoted + " is not a URL such as http://127.0.0.1:8080");
-    const auto& u = *parsed;
-    if (u.scheme_id() != boost::urls::scheme::http)
-      throw std::invalid_argument("endpoint " + quoted + ": only http:// is supported, got scheme \""
-                                  + std::string(u.scheme()) + "\"");
-    if (u.host().empty()) throw std::invalid_argument("endpoint " + quoted + " has no host");
-    if (u.has_userinfo()) throw std::invalid_argument("endpoint " + quoted + ": user info is not supported");
-    if ((!u.path().empty() && u.path() != "/") || u.has_query() || u.has_fragment())
-      throw std::invalid_argument("endpoint " + quoted + " must not have a path, query or fragment");
-    http_endpoint endpoint;
-    endpoint.host = std::string(u.host_address());
-    if (u.host_type() == boost::urls::host_type::ipv6 && !endpoint.host.empty()
-        && endpoint.host.front() == '[')
-      endpoint.host = endpoint.host.substr(1, endpoint.host.size() - 2);
-    endpoint.port = u.has_port() && !u.port().empty() ? std::string(u.port()) : std::string("80");
-    if (u.has_port() && (u.port_number() == 0 && u.port() != "0"))
-      throw std::invalid_argument("endpoint " + quoted + ": port out of range");
-    endpoint.host_header = std::string(u.encoded_host_and_port());
-    if (endpoint.host_header.empty()) endpoint.host_header = endpoint.host;
-    return endpoint;
-  }
-};
-
 struct beast_transport_options {
   /// Limit of resolving and connecting; the attempt's own timeout also applies. [connect_timeout_ms]
   std::chrono::milliseconds connect_timeout{3000};
@@ -92,6 +58,12 @@ struct beast_transport_options {
   std::uint32_t header_limit = 64 * 1024;
   /// A response whose body is larger fails with a clear error, never unbounded memory. Default 8 MiB.
   std::uint64_t body_limit = 8 * 1024 * 1024;
+  /// The read buffer's maximum (at least header_limit is used). Every part of a response that is not body
+  /// (a chunk-size line with its extensions, the trailer) must fit in it: those parts have no limit of their
+  /// own in Beast's parser, and this is what keeps a server that never ends them from growing the client.
+  std::size_t read_buffer_limit = 128 * 1024;
+  /// Interim (1xx) responses skipped before the final one; a server that sends more fails the attempt.
+  unsigned max_interim_responses = 8;
   /// The User-Agent field, set when the request has none.
   std::string user_agent = "retryhttp/0.1";
 };
@@ -124,12 +96,22 @@ class beast_transport {
 
     const auto timeout = context.timeout ? std::chrono::ceil<std::chrono::milliseconds>(*context.timeout)
                                          : s.options.default_attempt_timeout;
+    // Checked before connecting: a request that cannot be written safely is refused without touching the
+    // network, and refused again on any retry.
+    const request_check check = check_request(request);
+    if (check == request_check::unsafe_to_write) {
+      transport_failure refused{failure_kind::not_sent, make_error_code(boost::beast::http::error::bad_value),
+                                describe_unsafe_request(request)};
+      refused.permanent = true;
+      return refused;
+    }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    s.attempt_timeout = timeout;
     if (!reusable(s)) {
       close(s);
       if (auto failed = connect(s, deadline, context.stop)) return std::move(*failed);
     }
-    return exchange(s, request, deadline, context.stop);
+    return exchange(s, request, check == request_check::needs_completion, deadline, context.stop);
   }
 
   /// Connections opened so far: 1 after many calls means keep-alive worked.
@@ -142,13 +124,17 @@ class beast_transport {
   using clock = std::chrono::steady_clock;
 
   struct state {
-    state(http_endpoint e, beast_transport_options o) : endpoint(std::move(e)), options(std::move(o)) {}
+    state(http_endpoint e, beast_transport_options o)
+        : endpoint(std::move(e)),
+          options(std::move(o)),
+          buffer(std::max<std::size_t>(options.read_buffer_limit, options.header_limit)) {}
     http_endpoint endpoint;
     beast_transport_options options;
     boost::asio::io_context io{1};
     tcp::resolver resolver{io};
     std::optional<boost::beast::tcp_stream> stream;  // connected, in blocking mode, or empty
     boost::beast::flat_buffer buffer;
+    std::chrono::milliseconds attempt_timeout{0};  // of the attempt under way, for its messages
     std::chrono::microseconds receive_timeout{0};  // the connection's SO_RCVTIMEO (zero: not set yet)
     std::uint64_t generation = 0;
     bool cancel_requested = false;
@@ -190,7 +176,7 @@ class beast_transport {
   // closed only after it is gone (the closer is destroyed after on_stop), so it never touches a closed or
   // reused descriptor. The outcome is returned straight from write_and_read: no move of the response on the
   // way.
-  static attempt_outcome<response_type> exchange(state& s, const request_type& request,
+  static attempt_outcome<response_type> exchange(state& s, const request_type& request, bool needs_completion,
                                                  clock::time_point deadline, const std::stop_token& stop) {
     struct close_unless_kept {
       state& s;
@@ -207,11 +193,11 @@ class beast_transport {
     });
     if (closer.stopped.load(std::memory_order_acquire))  // stopped before a byte was written
       return failure(failure_kind::not_sent, canceled_code(), {});
-    return write_and_read(s, request, deadline, closer.stopped, closer.keep);
+    return write_and_read(s, request, needs_completion, deadline, closer.stopped, closer.keep);
   }
 
   static attempt_outcome<response_type> write_and_read(state& s, const request_type& request,
-                                                       clock::time_point deadline,
+                                                       bool needs_completion, clock::time_point deadline,
                                                        const std::atomic<bool>& stopped, bool& keep) {
     namespace http = boost::beast::http;
     detail::socket_stream stream(s.stream->socket().native_handle(), deadline, s.receive_timeout, stopped);
@@ -221,23 +207,47 @@ class beast_transport {
     };
 
     std::optional<request_type> completed;
-    if (!ready_to_send(request)) completed.emplace(complete(s, request));
+    if (needs_completion) completed.emplace(complete(s, request));
     boost::system::error_code ec;
     const auto written = http::write(stream, completed ? *completed : request, ec);
     // Refused before its first byte (a reset connection, a stop): the server cannot have seen the request.
     if (ec)
       return fail(written == 0 ? failure_kind::not_sent : failure_kind::ambiguous, ec, "sending the request");
 
-    http::response_parser<http::string_body> parser;
-    parser.header_limit(s.options.header_limit);
-    parser.body_limit(s.options.body_limit);
-    if (request.method() == http::verb::head) parser.skip(true);
-    http::read(stream, s.buffer, parser, ec);
-    if (ec) return fail(failure_kind::ambiguous, ec, describe_read_error(s, ec));
-    response_type response = parser.release();
-    // Bytes after the response, or a server that will close, end the connection here.
-    keep = response.keep_alive() && s.buffer.size() == 0;
-    return response;
+    // Interim responses (100 Continue, 103 Early Hints) come before the final one on the same connection:
+    // each is read and dropped, so that the final response answers this request and the next request on a
+    // kept-alive connection reads its own.
+    for (unsigned interim = 0;; ++interim) {
+      http::response_parser<http::string_body> parser;
+      parser.header_limit(s.options.header_limit);
+      parser.body_limit(s.options.body_limit);
+      if (request.method() == http::verb::head) parser.skip(true);
+      http::read(stream, s.buffer, parser, ec);
+      if (ec) {
+        auto failed = fail(failure_kind::ambiguous, ec, describe_read_error(s, ec));
+        // A response over a limit would come again just as large: sending again cannot help.
+        failed.failure().permanent = ec == http::error::body_limit || ec == http::error::header_limit
+                                     || ec == http::error::buffer_overflow;
+        return failed;
+      }
+      const unsigned status = parser.get().result_int();
+      if (status >= 200) {
+        response_type response = parser.release();
+        // Bytes after the response, or a server that will close, end the connection here.
+        keep = response.keep_alive() && s.buffer.size() == 0;
+        return response;
+      }
+      if (status == 101)  // switching protocols: nothing after it is HTTP/1.1, and no upgrade was asked for
+        return fail(failure_kind::ambiguous, make_error_code(http::error::bad_status),
+                    "the server switched protocols (101) although no upgrade was asked for");
+      if (interim + 1 >= s.options.max_interim_responses) {
+        auto failed = fail(failure_kind::ambiguous, make_error_code(http::error::bad_status),
+                           "the server sent more than " + std::to_string(s.options.max_interim_responses)
+                               + " interim (1xx) responses");
+        failed.failure().permanent = true;
+        return failed;
+      }
+    }
   }
 
   static request_type complete(const state& s, const request_type& request) {
@@ -250,18 +260,44 @@ class beast_transport {
     return completed;
   }
 
-  // What a request needs before it is written: Host, User-Agent and one correct Content-Length. A request
-  // that has them is written as it is (no copy); otherwise a copy gets them. One pass over the fields,
-  // comparing their enum names: a lookup per field (count, operator[], chunked) cost ~1,100 instructions per
-  // request, about a tenth of a whole kept-alive exchange.
-  static bool ready_to_send(const request_type& request) {
+  enum class request_check { ready, needs_completion, unsafe_to_write };
+
+  // Whether a field's text may be written as it is: no CR, LF, NUL or other control byte but tab.
+  static bool safe_field_text(std::string_view text) noexcept {
+    for (const char c : text) {
+      const auto byte = static_cast<unsigned char>(c);
+      if ((byte < 0x20 && byte != '\t') || byte == 0x7f) return false;
+    }
+    return true;
+  }
+  // A target is one token of visible characters: a space would end it early.
+  static bool safe_target(std::string_view text) noexcept {
+    for (const char c : text) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte <= 0x20 || byte == 0x7f) return false;
+    }
+    return !text.empty();
+  }
+  static std::string_view view(boost::beast::string_view text) noexcept { return {text.data(), text.size()}; }
+
+  // What a request needs before it is written: Host, User-Agent and one correct Content-Length, and nothing
+  // in its request line or fields that would change how the server splits the bytes (written as it is, a CR
+  // or LF in a field would end the field early and let its text be read as another field or a second
+  // request). A request that has
+  // them is written as it is (no copy); otherwise a copy gets them. One pass over the fields, comparing their
+  // enum names: a lookup per field (count, operator[], chunked) cost ~1,100 instructions per request, about
+  // a tenth of a whole kept-alive exchange.
+  static request_check check_request(const request_type& request) {
     namespace http = boost::beast::http;
     bool has_host = false;
     bool has_user_agent = false;
     bool has_transfer_encoding = false;
     std::size_t lengths = 0;
     std::string_view length;
+    if (!safe_target(view(request.target())) || !safe_target(view(request.method_string())))
+      return request_check::unsafe_to_write;
     for (const auto& field : request) {
+      if (!safe_field_text(view(field.value()))) return request_check::unsafe_to_write;
       switch (field.name()) {
         case http::field::host:
           has_host = true;
@@ -274,28 +310,66 @@ class beast_transport {
           break;
         case http::field::content_length:
           ++lengths;
-          length = std::string_view(field.value().data(), field.value().size());
+          length = view(field.value());
+          break;
+        case http::field::unknown:
+          // A name of our own choosing (Idempotency-Key) is a token: no separators, spaces or controls.
+          if (!is_token(view(field.name_string()))) return request_check::unsafe_to_write;
           break;
         default:
           break;
       }
     }
-    if (!has_host || !has_user_agent) return false;
-    if (has_transfer_encoding && request.chunked()) return true;
-    if (lengths > 1) return false;  // prepare_payload leaves exactly one
+    if (!has_host || !has_user_agent) return request_check::needs_completion;
+    if (has_transfer_encoding && request.chunked()) return request_check::ready;
+    if (lengths > 1) return request_check::needs_completion;  // prepare_payload leaves exactly one
     if (lengths == 1) {
       char digits[24];
       const auto printed = std::to_chars(digits, digits + sizeof digits, request.body().size());
-      return length == std::string_view(digits, static_cast<std::size_t>(printed.ptr - digits));
+      return length == std::string_view(digits, static_cast<std::size_t>(printed.ptr - digits))
+                 ? request_check::ready
+                 : request_check::needs_completion;
     }
     // No Content-Length: fine only for an empty body on a method that does not expect one.
     const auto method = request.method();
     return request.body().empty() && method != http::verb::post && method != http::verb::put
-           && method != http::verb::patch;
+                   && method != http::verb::patch
+               ? request_check::ready
+               : request_check::needs_completion;
+  }
+
+  // RFC 9110 token characters.
+  static bool is_token(std::string_view name) noexcept {
+    if (name.empty()) return false;
+    for (const char c : name) {
+      const auto byte = static_cast<unsigned char>(c);
+      const bool alnum =
+          (byte >= '0' && byte <= '9') || (byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z');
+      if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
+    }
+    return true;
+  }
+
+  // Names the part of a refused request, without echoing its bytes (they may hold a secret or a terminal
+  // escape).
+  static std::string describe_unsafe_request(const request_type& request) {
+    if (!safe_target(view(request.target())))
+      return "the request target is empty or holds a space or control character; not sent";
+    if (!safe_target(view(request.method_string()))) return "the request method is not a token; not sent";
+    for (const auto& field : request) {
+      const std::string name(view(field.name_string()));
+      if (field.name() == boost::beast::http::field::unknown && !is_token(name))
+        return "a field name is not a token; not sent";
+      if (!safe_field_text(view(field.value())))
+        return "the field \"" + name + "\" holds a control character (CR, LF, NUL...); not sent";
+    }
+    return "the request cannot be written safely; not sent";
   }
 
   static std::string describe_read_error(const state& s, const boost::system::error_code& ec) {
     namespace http = boost::beast::http;
+    if (ec == boost::system::errc::timed_out)
+      return "no complete response within the attempt's " + std::to_string(s.attempt_timeout.count()) + " ms";
     if (ec == http::error::end_of_stream) return "the server closed the connection without answering";
     if (ec == http::error::partial_message) return "the response was cut off before its end";
     if (ec == http::error::body_limit)
@@ -304,6 +378,9 @@ class beast_transport {
     if (ec == http::error::header_limit)
       return "the response header is larger than the limit of " + std::to_string(s.options.header_limit)
              + " bytes";
+    if (ec == http::error::buffer_overflow)
+      return "a chunk-size line or trailer of the response is larger than the read buffer's limit of "
+             + std::to_string(s.buffer.max_size()) + " bytes";
     if (ec.category() == http::make_error_code(http::error::bad_version).category())
       return "the reply is not valid HTTP/1.1";
     if (ec == boost::asio::error::connection_reset) return "the server reset the connection";

@@ -196,15 +196,15 @@ class basic_client {
     if (!config_.retry_on.contains(response.result_int())) return std::nullopt;
     const auto value = response[boost::beast::http::field::retry_after];
     if (value.empty()) return std::nullopt;
+    detail::sys_seconds wall;
+    if constexpr (requires { clock_.wall_now(); })
+      wall = std::chrono::floor<std::chrono::seconds>(clock_.wall_now());
+    else
+      wall = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
     std::optional<detail::sys_seconds> reference;
     const auto date = response[boost::beast::http::field::date];
-    if (!date.empty()) reference = detail::parse_http_date(std::string_view(date.data(), date.size()));
-    if (!reference) {
-      if constexpr (requires { clock_.wall_now(); })
-        reference = std::chrono::floor<std::chrono::seconds>(clock_.wall_now());
-      else
-        reference = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-    }
+    if (!date.empty()) reference = detail::parse_http_date(std::string_view(date.data(), date.size()), wall);
+    if (!reference) reference = wall;
     return detail::parse_retry_after(std::string_view(value.data(), value.size()), *reference);
   }
 

@@ -10,16 +10,25 @@
 
 namespace retryhttp {
 
-/// What the decision needs to know of an attempt's outcome: a status, or which kind of transport failure.
+/// What the decision needs to know of an attempt's outcome: a status, or which kind of transport failure and
+/// whether sending the request again could end any other way.
 struct observed_outcome {
   enum class kind : unsigned char { response, not_sent, ambiguous };
 
   kind what = kind::response;
   unsigned status = 0;  // when what == kind::response
+  /// A failure that would happen again (a response over a size limit, a request that cannot be written).
+  bool permanent = false;
 
-  static constexpr observed_outcome response(unsigned status) noexcept { return {kind::response, status}; }
-  static constexpr observed_outcome not_sent() noexcept { return {kind::not_sent, 0}; }
-  static constexpr observed_outcome ambiguous() noexcept { return {kind::ambiguous, 0}; }
+  static constexpr observed_outcome response(unsigned status) noexcept {
+    return {kind::response, status, false};
+  }
+  static constexpr observed_outcome not_sent(bool permanent = false) noexcept {
+    return {kind::not_sent, 0, permanent};
+  }
+  static constexpr observed_outcome ambiguous(bool permanent = false) noexcept {
+    return {kind::ambiguous, 0, permanent};
+  }
 
   friend constexpr bool operator==(const observed_outcome&, const observed_outcome&) noexcept = default;
 };
@@ -56,6 +65,8 @@ struct decision {
 ///    it may have been applied (error::may_have_been_applied);
 ///  - a not-idempotent request whose attempt provably sent nothing is retried only when
 ///    retry_unsafe_when_not_sent is on (else error::not_retryable);
+///  - a permanent failure (sending again would fail the same way) is never retried
+///    (error::permanent_failure);
 ///  - anything else transient is retried until max_retries re-sends were made (then
 ///  error::retries_exhausted).
 constexpr decision decide(const retry_config& config, observed_outcome outcome, bool idempotent,
@@ -67,6 +78,7 @@ constexpr decision decide(const retry_config& config, observed_outcome outcome, 
     if (outcome.what != kind::not_sent) return {action::fail, error::may_have_been_applied};
     if (!config.retry_unsafe_when_not_sent) return {action::fail, error::not_retryable};
   }
+  if (outcome.permanent) return {action::fail, error::permanent_failure};
   if (retries_made >= config.max_retries) return {action::fail, error::retries_exhausted};
   return {action::retry, {}};
 }

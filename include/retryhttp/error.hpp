@@ -32,6 +32,9 @@ enum class error {
   budget_exhausted,
   /// The server's Retry-After asked for a wait longer than retry_after_max allows.
   retry_after_too_long,
+  /// The attempt failed in a way that sending again would repeat: a response over the transport's size
+  /// limits, a request the transport refuses to write (a control character in a field). Not retried.
+  permanent_failure,
 };
 
 namespace detail {
@@ -57,6 +60,8 @@ class error_category_impl final : public boost::system::error_category {
         return "retry budget exhausted";
       case error::retry_after_too_long:
         return "Retry-After asks for a longer wait than allowed";
+      case error::permanent_failure:
+        return "the failure is not transient: sending again would fail the same way";
     }
     return "unknown retryhttp error";
   }

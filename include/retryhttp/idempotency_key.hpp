@@ -41,6 +41,16 @@ inline std::string make_uuid_v4(detail::splitmix64& random) {
   return text;
 }
 
+/// Whether `key` can serve as an idempotency key: 1 to 255 printable ASCII characters (0x20 to 0x7E), not
+/// starting or ending with a space. A blank key is ignored by servers, a key with control characters would
+/// break the request's framing, and spaces at its ends are not part of a field's value on the wire.
+constexpr bool is_usable_key(std::string_view key) noexcept {
+  if (key.empty() || key.size() > 255 || key.front() == ' ' || key.back() == ' ') return false;
+  for (const char c : key)
+    if (c < 0x20 || c > 0x7e) return false;
+  return true;
+}
+
 /// A route that accepts idempotency keys.
 struct keyed_route {
   boost::beast::http::verb method;
@@ -61,15 +71,21 @@ class idempotency_keys {
     for (auto& route : routes) routes_.push_back({route.method, detail::route_pattern(route.pattern)});
   }
 
-  /// A keyed route carrying the key header may be re-sent; everything else is judged by the inner policy.
+  /// A keyed route carrying a usable key (see is_usable_key) may be re-sent; everything else is judged by the
+  /// inner policy. A blank key is no key: servers ignore it, so a re-send could apply the request twice.
   bool is_idempotent(const request_header& request) const {
-    if (keyed(request) && request.count(header_) != 0) return true;
+    if (keyed(request) && has_usable_key(request)) return true;
     return static_cast<bool>(inner_.is_idempotent(request));
   }
 
-  /// A fresh key for a keyed route that has none yet; nothing otherwise.
+  /// A fresh key for a keyed route whose request has none, or only a blank one (the client's copy of the
+  /// request carries the fresh key instead); nothing otherwise. A key that is present but unusable for
+  /// another reason (a control character) is not replaced: the request is then judged by the inner policy,
+  /// and the transport refuses to write it.
   std::optional<std::string> key_for(const request_header& request) const {
-    if (routes_.empty() || !keyed(request) || request.count(header_) != 0) return std::nullopt;
+    if (routes_.empty() || !keyed(request)) return std::nullopt;
+    const auto present = request.find(header_);
+    if (present != request.end() && !is_blank(present->value())) return std::nullopt;
     detail::splitmix64 random(seeds_.next_call_seed());
     return make_uuid_v4(random);
   }
@@ -82,6 +98,17 @@ class idempotency_keys {
     boost::beast::http::verb method;
     detail::route_pattern pattern;
   };
+
+  static bool is_blank(boost::beast::string_view value) noexcept {
+    for (const char c : value)
+      if (c != ' ' && c != '\t') return false;
+    return true;
+  }
+  /// Exactly one key field, and a usable key in it: what a server compares byte for byte.
+  bool has_usable_key(const request_header& request) const {
+    if (request.count(header_) != 1) return false;
+    return is_usable_key(std::string_view(request[header_].data(), request[header_].size()));
+  }
 
   bool keyed(const request_header& request) const {
     const std::string_view target(request.target().data(), request.target().size());

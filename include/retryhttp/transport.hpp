@@ -9,6 +9,7 @@
 
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/system/errc.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <chrono>
@@ -39,10 +40,16 @@ struct transport_failure {
   failure_kind kind = failure_kind::ambiguous;
   boost::system::error_code code;
   std::string detail;  // e.g. "the reply is not HTTP"; empty when code says it all
+  /// Sending the request again would fail the same way (a response over a size limit, a request with a
+  /// control character in a field): the client does not retry it, whatever its idempotency.
+  bool permanent = false;
 
-  /// "connection refused", or "bad version (the reply is not HTTP)".
+  /// "connection refused", or "bad version (the reply is not HTTP)". A time-out reads "timed out (...)":
+  /// strerror's "Connection timed out" would be wrong for a response that was late.
   std::string message() const {
-    std::string text = code ? code.message() : std::string("failed");
+    std::string text = !code                                    ? std::string("failed")
+                       : code == boost::system::errc::timed_out ? std::string("timed out")
+                                                                : code.message();
     if (!detail.empty()) text += " (" + detail + ")";
     return text;
   }
@@ -78,8 +85,9 @@ class attempt_outcome {
   /// The part of the outcome the retry decision looks at.
   observed_outcome observe() const noexcept {
     if (has_response()) return observed_outcome::response(response().result_int());
-    return std::get<1>(value_).kind == failure_kind::not_sent ? observed_outcome::not_sent()
-                                                              : observed_outcome::ambiguous();
+    const transport_failure& failed = std::get<1>(value_);
+    return failed.kind == failure_kind::not_sent ? observed_outcome::not_sent(failed.permanent)
+                                                 : observed_outcome::ambiguous(failed.permanent);
   }
 
  private:

@@ -87,6 +87,9 @@ inline std::string failure_message(error reason, unsigned attempts, std::string_
           "after {}: {}",
           human_duration(requested_wait), human_duration(allowed_wait),
           plural(attempts, "attempt", "attempts"), last);
+    case error::permanent_failure:
+      return fmt::format("{} failed and was not retried, since sending it again would fail the same way: {}",
+                         request_line, last);
   }
   return fmt::format("request failed: {}", make_error_code(reason).message());
 }

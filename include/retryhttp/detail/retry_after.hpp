@@ -5,6 +5,7 @@
 // recipient must accept (section 5.6.7): IMF-fixdate, obsolete RFC 850, and asctime. Anything else is "no
 // hint", never an error: a malformed header falls back to the backoff delay.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -70,8 +71,31 @@ inline bool clock_time(std::string_view text, std::size_t& at, int& hour, int& m
   return true;
 }
 
-/// An HTTP-date in any of its three formats, or nothing.
-inline std::optional<sys_seconds> parse_http_date(std::string_view text) {
+/// `now` held to the years an HTTP-date can name (1 to 9999), so that no arithmetic on it can overflow
+/// whatever clock it came from.
+inline sys_seconds within_date_range(sys_seconds now) noexcept {
+  using namespace std::chrono;
+  constexpr sys_seconds first{sys_days{year{1} / January / 1}};
+  constexpr sys_seconds last{sys_days{year{9999} / December / 31} + hours{24} - seconds{1}};
+  return std::clamp(now, first, last);
+}
+
+/// The year a two-digit RFC 850 year stands for, seen from `now`: RFC 9110 section 5.6.7 asks a recipient to
+/// read a year that looks more than 50 years ahead as the most recent past year with those digits. A window
+/// of a century around now, from 49 years back to 50 ahead, does that, and keeps working as the years pass
+/// (a fixed cut-off such as "below 70 is 20xx" does not).
+inline int rfc850_year(int two_digits, sys_seconds now) {
+  const auto today = std::chrono::floor<std::chrono::days>(within_date_range(now));
+  const int current = static_cast<int>(std::chrono::year_month_day{today}.year());
+  int year = current - current % 100 + two_digits;
+  if (year > current + 50) year -= 100;
+  if (year < current - 49) year += 100;
+  return year;
+}
+
+/// An HTTP-date in any of its three formats, or nothing. `now` places a two-digit RFC 850 year in its
+/// century.
+inline std::optional<sys_seconds> parse_http_date(std::string_view text, sys_seconds now) {
   text = trim(text);
   int hour = 0, minute = 0, second = 0;
   const auto comma = text.find(',');
@@ -90,8 +114,7 @@ inline std::optional<sys_seconds> parse_http_date(std::string_view text) {
     return make_time(*year, *month, *day, hour, minute, second);
   }
   if (comma != std::string_view::npos) {
-    // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"; a two-digit year more than 50 years ahead is in the past
-    // century.
+    // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
     std::size_t at = comma + 1;
     if (!literal(text, at, " ")) return std::nullopt;
     const auto day = digits(text, at, 2);
@@ -102,7 +125,7 @@ inline std::optional<sys_seconds> parse_http_date(std::string_view text) {
     const auto year = digits(text, at, 2);
     if (!year || !literal(text, at, " ") || !clock_time(text, at, hour, minute, second)) return std::nullopt;
     if (!literal(text, at, " GMT") || at != text.size()) return std::nullopt;
-    return make_time(*year < 70 ? 2000 + *year : 1900 + *year, *month, *day, hour, minute, second);
+    return make_time(rfc850_year(*year, now), *month, *day, hour, minute, second);
   }
   // asctime: "Sun Nov  6 08:49:37 1994"
   if (text.size() != 24 || text[3] != ' ' || text[7] != ' ') return std::nullopt;
@@ -127,9 +150,14 @@ inline std::optional<sys_seconds> parse_http_date(std::string_view text) {
   return make_time(*year, *month, day, hour, minute, second);
 }
 
+/// The longest wait a Retry-After value can ask for: about 31 years. Any cap is far below, and it keeps the
+/// wait, and a clock's now() plus it, far inside the range of nanoseconds (292 years).
+inline constexpr std::chrono::seconds max_retry_after{1'000'000'000};
+
 /// The wait a Retry-After value asks for. `now` is the reference for an HTTP-date (the response's Date when
-/// it has one, else the wall clock); a date in the past asks for no wait. Delta-seconds saturate at about 31
-/// years (any cap is far below). Returns nothing for a malformed value.
+/// it has one, else the wall clock); a date in the past asks for no wait. Both forms saturate at
+/// max_retry_after, so a server's "never" (a date in the year 9999) is a very long wait, never an overflow.
+/// Returns nothing for a malformed value.
 inline std::optional<std::chrono::nanoseconds> parse_retry_after(std::string_view value, sys_seconds now) {
   value = trim(value);
   if (value.empty()) return std::nullopt;
@@ -137,17 +165,21 @@ inline std::optional<std::chrono::nanoseconds> parse_retry_after(std::string_vie
     std::int64_t seconds = 0;
     for (char c : value) {
       seconds = seconds * 10 + (c - '0');
-      if (seconds > 1'000'000'000) {
-        seconds = 1'000'000'000;
+      if (seconds > max_retry_after.count()) {
+        seconds = max_retry_after.count();
         break;
       }
     }
     return std::chrono::seconds(seconds);
   }
-  const auto date = parse_http_date(value);
+  now = within_date_range(now);
+  const auto date = parse_http_date(value, now);
   if (!date) return std::nullopt;
   if (*date <= now) return std::chrono::nanoseconds(0);
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(*date - now);
+  // Both are seconds from years 0 to 9999 (a year_month_day of four digits): their difference fits easily
+  // in seconds, and is clamped before the conversion to nanoseconds.
+  const std::chrono::seconds ahead = std::min<std::chrono::seconds>(*date - now, max_retry_after);
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(ahead);
 }
 
 }  // namespace retryhttp::detail

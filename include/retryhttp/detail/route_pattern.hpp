@@ -14,16 +14,33 @@
 
 namespace retryhttp::detail {
 
+/// Whether `text` is a URI scheme: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 section 3.1).
+constexpr bool is_scheme(std::string_view text) noexcept {
+  if (text.empty()) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    const bool other = (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+    if (!alpha && (i == 0 || !other)) return false;
+  }
+  return true;
+}
+
 /// The path of a request target: origin-form as is, absolute-form without scheme and authority, and in both
-/// cases without query and fragment.
+/// cases without query and fragment. The authority of an absolute-form target ends at the first '/', '?' or
+/// '#' (RFC 3986 section 3.2), so "http://h?/v1/vms/x/start" has an empty path, not "/v1/vms/x/start". A
+/// target that is neither form is returned as is; it starts with no '/' and so matches no route.
 constexpr std::string_view target_path(std::string_view target) noexcept {
   if (!target.empty() && target.front() != '/') {
-    // Absolute-form ("http://host/path"): drop scheme and authority. Rare, so the search is off the fast
-    // path.
+    // Absolute-form ("http://host/path"). Rare, so the search is off the fast path.
     const auto scheme_end = target.find("://");
-    if (scheme_end == std::string_view::npos) return target;
-    const auto path_start = target.find('/', scheme_end + 3);
-    target = path_start == std::string_view::npos ? std::string_view("/") : target.substr(path_start);
+    if (scheme_end == std::string_view::npos || !is_scheme(target.substr(0, scheme_end))) return target;
+    std::size_t authority_end = scheme_end + 3;
+    while (authority_end < target.size() && target[authority_end] != '/' && target[authority_end] != '?'
+           && target[authority_end] != '#')
+      ++authority_end;
+    if (authority_end == target.size() || target[authority_end] != '/') return "/";  // an empty path
+    target = target.substr(authority_end);
   }
   // A plain loop: string_view::find_first_of calls memchr once per character of the target.
   for (std::size_t i = 0; i < target.size(); ++i)

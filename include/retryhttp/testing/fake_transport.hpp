@@ -46,6 +46,13 @@ class scripted_outcome {
     return *this;
   }
 
+  /// Marks a failure as permanent (transport_failure::permanent): one the client never retries, as a
+  /// response over a size limit.
+  scripted_outcome& permanent(bool value = true) {
+    permanent_ = value;
+    return *this;
+  }
+
   kind what() const noexcept { return kind_; }
   unsigned status() const noexcept { return status_; }
   failure_kind failure() const noexcept { return failure_; }
@@ -53,6 +60,7 @@ class scripted_outcome {
   std::chrono::nanoseconds latency() const noexcept { return latency_; }
   const std::vector<std::pair<std::string, std::string>>& headers() const noexcept { return headers_; }
   const std::string& body_text() const noexcept { return body_; }
+  bool is_permanent() const noexcept { return permanent_; }
 
  private:
   friend scripted_outcome respond(unsigned status, std::string body);
@@ -64,6 +72,7 @@ class scripted_outcome {
   failure_kind failure_ = failure_kind::ambiguous;
   boost::system::error_code code_;
   std::chrono::nanoseconds latency_{0};
+  bool permanent_ = false;
   std::vector<std::pair<std::string, std::string>> headers_;
   std::string body_;
 };
@@ -241,7 +250,8 @@ class fake_transport {
         return failure(cut_kind, boost::system::errc::operation_canceled);
       if (finish > deadline) return failure(cut_kind, boost::system::errc::timed_out);
     }
-    if (step.what() == kind::fail) return transport_failure{step.failure(), step.code(), {}};
+    if (step.what() == kind::fail)
+      return transport_failure{step.failure(), step.code(), {}, step.is_permanent()};
 
     response_type response;
     response.version(11);

@@ -1,0 +1,114 @@
+#ifndef RETRYHTTP_HTTP_ENDPOINT_HPP
+#define RETRYHTTP_HTTP_ENDPOINT_HPP
+
+// Where a transport connects, parsed from a URL such as "http://127.0.0.1:8080". Needs Boost.URL only, so a
+// program that checks a configured URL (vmm-ctl's config) does not compile the transport's I/O.
+//
+// Parsing is strict because an endpoint decides where requests go: a port must be 1 to 65535 as written (a
+// wrapped 99999 would send creates to another service), and a host name may hold only the characters of a
+// DNS name once percent-decoded (no control bytes, spaces or '%' reach the resolver or the Host field).
+
+#include <boost/url/parse.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace retryhttp {
+
+/// Where a beast_transport connects: from "http://host:port" (IPv6 as "http://[::1]:port").
+struct http_endpoint {
+  std::string host;         ///< for the resolver: "127.0.0.1", "::1", "orchestrator.local"
+  std::string port;         ///< "8080"; "80" when the URL has none
+  std::string host_header;  ///< the Host field: "127.0.0.1:8080", "[::1]:8080", "example.com"
+
+  /// Throws std::invalid_argument naming what is wrong: not a URL, a scheme other than http, no host, a port
+  /// outside 1-65535, a host name with characters a DNS name cannot hold, a path, query, fragment or user
+  /// info (the orchestrator's routes are absolute; a base path is not supported).
+  static http_endpoint parse(std::string_view url) {
+    const auto parsed = boost::urls::parse_uri(boost::core::string_view(url.data(), url.size()));
+    const std::string quoted = "\"" + printable(url) + "\"";
+    if (!parsed)
+      throw std::invalid_argument("endpoint " + quoted + " is not a URL such as http://127.0.0.1:8080");
+    const auto& u = *parsed;
+    if (u.scheme_id() != boost::urls::scheme::http)
+      throw std::invalid_argument("endpoint " + quoted + ": only http:// is supported, got scheme \""
+                                  + printable(u.scheme()) + "\"");
+    if (u.host().empty()) throw std::invalid_argument("endpoint " + quoted + " has no host");
+    if (u.has_userinfo()) throw std::invalid_argument("endpoint " + quoted + ": user info is not supported");
+    if ((!u.path().empty() && u.path() != "/") || u.has_query() || u.has_fragment())
+      throw std::invalid_argument("endpoint " + quoted + " must not have a path, query or fragment");
+
+    http_endpoint endpoint;
+    switch (u.host_type()) {
+      case boost::urls::host_type::ipv4:
+        endpoint.host = std::string(u.host_address());
+        endpoint.host_header = endpoint.host;
+        break;
+      case boost::urls::host_type::ipv6:
+        endpoint.host = std::string(u.host_ipv6_address().to_string());
+        endpoint.host_header = "[" + endpoint.host + "]";
+        break;
+      case boost::urls::host_type::name:
+        endpoint.host = std::string(u.host_name());  // percent-decoded
+        if (const auto problem = host_name_problem(endpoint.host); !problem.empty())
+          throw std::invalid_argument("endpoint " + quoted + ": " + problem);
+        endpoint.host_header = endpoint.host;
+        break;
+      default:  // IPvFuture ("[v1.x]") and anything newer: no resolver takes them
+        throw std::invalid_argument("endpoint " + quoted + ": the host is not a name, IPv4 or IPv6 address");
+    }
+
+    endpoint.port = "80";
+    if (u.has_port() && !u.port().empty()) {
+      const std::string_view digits(u.port().data(), u.port().size());
+      unsigned long number = 0;
+      for (char c : digits) {
+        // Boost.URL keeps the digits as written and wraps port_number() at 16 bits; read them ourselves.
+        number = number * 10 + static_cast<unsigned long>(c - '0');
+        if (number > 65535) break;
+      }
+      if (number == 0 || number > 65535)
+        throw std::invalid_argument("endpoint " + quoted + ": the port must be from 1 to 65535, got "
+                                    + std::string(digits));
+      endpoint.port = std::to_string(number);
+      endpoint.host_header += ":" + endpoint.port;
+    }
+    return endpoint;
+  }
+
+ private:
+  // A name as a resolver takes it: letters, digits, '-', '.', '_' (seen in service names), at most 253.
+  static std::string host_name_problem(std::string_view name) {
+    if (name.size() > 253) return "the host name is longer than 253 characters";
+    for (unsigned char c : name) {
+      const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                           || c == '-' || c == '.' || c == '_';
+      if (!allowed)
+        return "the host name may hold only letters, digits, '-', '.' and '_', got "
+               + (c < 0x20 || c >= 0x7f ? "a byte " + std::to_string(c)
+                                        : "'" + std::string(1, char(c)) + "'");
+    }
+    return {};
+  }
+
+  // The URL as it may be shown in a message: control bytes become \xNN.
+  static std::string printable(std::string_view text) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : text) {
+      if (c < 0x20 || c == 0x7f) {
+        out += "\\x";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out;
+  }
+};
+
+}  // namespace retryhttp
+
+#endif  // RETRYHTTP_HTTP_ENDPOINT_HPP
