@@ -23,8 +23,8 @@ TEST_CASE("the vmm-ctl config: defaults, every key, and the retry object", "[ctl
   CHECK(config.retry.base_delay == 100ms);
   CHECK_FALSE(config.idempotency_keys);
   CHECK(vmm::parse_ctl_config(R"({"idempotency_keys": true})").idempotency_keys);
-  const auto budgeted =
-      vmm::parse_ctl_config(R"({"retry": {"budget": {"kind": "percent", "percent": 5}, "deadline_ms": 9000}})");
+  const auto budgeted = vmm::parse_ctl_config(
+      R"({"retry": {"budget": {"kind": "percent", "percent": 5}, "deadline_ms": 9000}})");
   CHECK(budgeted.retry.budget.type == retryhttp::budget_config::kind::percent);
   CHECK(budgeted.retry.deadline == 9s);
 }
@@ -82,5 +82,29 @@ TEST_CASE("config file precedence: --config, $VMM_CTL_CONFIG, XDG, ~/.config, de
     CHECK_THAT(error.what(), Catch::Contains("bad.json"));
     CHECK(error.key_path() == "retry.max_retries");
   }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a config that cannot be read says why: missing, a directory, too large, endless", "[ctl_config]") {
+  const auto dir = std::filesystem::temp_directory_path() / "retryhttp-ctl-config-unreadable";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "large.json") << std::string(vmm::max_ctl_config_size + 1, ' ');
+  std::ofstream(dir / "at-limit.json") << std::string(vmm::max_ctl_config_size - 2, ' ') << "{}";
+  using row = std::tuple<std::string, std::string>;
+  const auto [path, words] = GENERATE_COPY(table<std::string, std::string>({
+      row{(dir / "missing.json").string(), "cannot be read: No such file or directory"},
+      row{dir.string(), "cannot be read: it is a directory"},
+      row{(dir / "large.json").string(), "cannot be read: it is larger than 1048576 bytes"},
+      // A device that never ends is read only up to the limit: this returns, and says so.
+      row{"/dev/zero", "cannot be read: it is larger than 1048576 bytes"},
+  }));
+  CAPTURE(path);
+  try {
+    (void)vmm::load_ctl_config(path);
+    FAIL("accepted");
+  } catch (const config_error& error) {
+    CHECK_THAT(error.what(), Catch::Contains(words));
+  }
+  CHECK(vmm::load_ctl_config((dir / "at-limit.json").string()).source == (dir / "at-limit.json").string());
   std::filesystem::remove_all(dir);
 }

@@ -116,3 +116,60 @@ TEST_CASE("outcomes map to what vmm-ctl reports", "[host_client]") {
     CHECK(f.host.list_vms(source.get_token()).outcome == call_outcome::canceled);
   }
 }
+
+TEST_CASE("an idempotency key that is blank or holds a control character is refused before anything is sent",
+          "[host_client]") {
+  fixture f;
+  const std::string key = GENERATE(as<std::string>{}, "", " ", "\t", "k\r\nX-Injected: 1", " k");
+  CAPTURE(key);
+  vmm::vm_spec spec{"web-1"};
+  spec.idempotency_key = key;
+  const auto result = f.host.create_vm(spec);
+  CHECK(result.outcome == call_outcome::bad_argument);
+  CHECK_THAT(result.message, Catch::Contains("invalid idempotency key"));
+  CHECK(f.transport().attempt_count() == 0);
+}
+
+TEST_CASE("an answer about another VM than the one asked for is not the answer", "[host_client]") {
+  fixture f;
+  f.transport().otherwise(t::respond(200, vm_json));  // always "web-1"
+  const auto got = f.host.get_vm("web-2");
+  CHECK(got.outcome == call_outcome::bad_response);
+  CHECK_THAT(got.message, Catch::Contains("the answer is about VM \"web-1\", not \"web-2\""));
+  CHECK(f.host.start_vm("web-2").outcome == call_outcome::bad_response);
+  CHECK(f.host.get_vm("web-1").ok());
+}
+
+TEST_CASE("a 2xx create whose answer cannot be read still says the VM was created", "[host_client]") {
+  fixture f;
+  f.transport().then(t::respond(201, "{not json"));
+  const auto result = f.host.create_vm({"web-1"});
+  CHECK(result.outcome == call_outcome::bad_response);
+  CHECK(result.status == 201);
+  CHECK_THAT(result.message,
+             Catch::StartsWith("the VM \"web-1\" was created (the server answered 201), but"));
+}
+
+TEST_CASE("server text is made printable: no terminal escapes, no control bytes, no bidi overrides",
+          "[host_client]") {
+  using vmm::detail::printable;
+  CHECK(printable("plain text: caf\xc3\xa9 \xe2\x9c\x93") == "plain text: caf\xc3\xa9 \xe2\x9c\x93");
+  CHECK(printable("\x1b[2J\x1b]0;owned\x07") == "\\x1b[2J\\x1b]0;owned\\x07");
+  CHECK(printable("a\r\nb\tc\x7f") == "a\\x0d\\x0ab\\x09c\\x7f");
+  CHECK(printable("\xc2\x9b"
+                  "31m")
+        == "\\xc2\\x9b31m");  // C1 CSI
+  CHECK(printable("x\xe2\x80\xae"
+                  "cod.exe")
+        == "x\\xe2\\x80\\xaecod.exe");           // right-to-left override
+  CHECK(printable("\xff\xfe") == "\\xff\\xfe");  // not UTF-8
+  CHECK(printable("\xc0\xaf") == "\\xc0\\xaf");  // overlong '/'
+  CHECK(printable(std::string(300, 'x')) == std::string(200, 'x') + "...");
+
+  fixture f;
+  f.transport().then(t::respond(409, "{\"error\":\"gone \\u001b[31mred\"}"));
+  const auto result = f.host.create_vm({"web-1"});
+  CHECK(result.outcome == call_outcome::http_error);
+  CHECK(result.message.find('\x1b') == std::string::npos);
+  CHECK_THAT(result.message, Catch::Contains("gone \\x1b[31mred"));
+}

@@ -8,17 +8,18 @@
 // ~/.config/vmm-ctl/config.json, else the built-in defaults. Every error names the key
 // (retryhttp::config_error).
 
-#include <retryhttp/beast_transport.hpp>
+#include <retryhttp/http_endpoint.hpp>
 #include <retryhttp/json_config.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace vmm {
 
@@ -82,17 +83,33 @@ inline std::optional<std::filesystem::path> find_ctl_config(const std::optional<
   return std::nullopt;
 }
 
+/// The largest config file read: a config is a few hundred bytes, and a path such as /dev/zero must not be
+/// read forever.
+inline constexpr std::size_t max_ctl_config_size = 1024 * 1024;
+
 /// Finds and reads the config. Throws retryhttp::config_error for a bad or unreadable file (the key path is
-/// empty for the latter, and the message names the file).
+/// empty for the latter, and the message names the file and the reason).
 inline ctl_config load_ctl_config(const std::optional<std::string>& explicit_path) {
   const auto path = find_ctl_config(explicit_path);
   if (!path) return ctl_config{};
-  std::ifstream file(*path);
-  if (!file) throw retryhttp::config_error("", "a readable config file", path->string() + " cannot be read");
-  std::stringstream text;
-  text << file.rdbuf();
+  const auto unreadable = [&](const std::string& why) {
+    return retryhttp::config_error("", "a readable config file", path->string() + " cannot be read: " + why);
+  };
+  std::error_code ec;
+  const auto status = std::filesystem::status(*path, ec);
+  if (ec) throw unreadable(ec.message());
+  if (std::filesystem::is_directory(status)) throw unreadable("it is a directory");
+  std::ifstream file(*path, std::ios::binary);
+  if (!file) throw unreadable(std::generic_category().message(errno));
+  // Read one byte past the limit to tell a file at the limit from a larger one (or an endless device).
+  std::string text(max_ctl_config_size + 1, '\0');
+  file.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (file.bad()) throw unreadable(std::generic_category().message(errno));
+  text.resize(static_cast<std::size_t>(file.gcount()));
+  if (text.size() > max_ctl_config_size)
+    throw unreadable("it is larger than " + std::to_string(max_ctl_config_size) + " bytes");
   try {
-    ctl_config config = parse_ctl_config(text.str());
+    ctl_config config = parse_ctl_config(text);
     config.source = path->string();
     return config;
   } catch (const retryhttp::config_error& error) {

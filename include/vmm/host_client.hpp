@@ -8,6 +8,7 @@
 // Templated on the client, so the same code runs over beast_transport in vmm-ctl and over the fakes in tests.
 
 #include <retryhttp/error.hpp>
+#include <retryhttp/idempotency_key.hpp>
 #include <retryhttp/send_result.hpp>
 
 #include <boost/beast/http/string_body.hpp>
@@ -15,6 +16,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <stop_token>
@@ -72,6 +74,68 @@ struct call_result {
 
 namespace detail {
 
+/// The length of the UTF-8 sequence at `text[at]` when it is well formed and safe to show on a terminal, else
+/// 0. Not shown as they are: C1 controls (U+0080-U+009F, which terminals read as escape sequences), the line
+/// and paragraph separators, and the bidirectional overrides and isolates that make text read otherwise than
+/// it is stored.
+inline std::size_t safe_utf8_length(std::string_view text, std::size_t at) noexcept {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned lead = byte(at);
+  std::size_t length = 0;
+  char32_t code = 0;
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    length = 2;
+    code = lead & 0x1f;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+    code = lead & 0x0f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4;
+    code = lead & 0x07;
+  } else {
+    return 0;
+  }
+  if (at + length > text.size()) return 0;
+  for (std::size_t i = 1; i < length; ++i) {
+    if ((byte(at + i) & 0xc0) != 0x80) return 0;
+    code = (code << 6) | (byte(at + i) & 0x3f);
+  }
+  constexpr char32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (code < smallest[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return 0;
+  if (code <= 0x9f || code == 0x2028 || code == 0x2029 || (code >= 0x202a && code <= 0x202e)
+      || (code >= 0x2066 && code <= 0x2069))
+    return 0;
+  return length;
+}
+
+/// Text from the server as it may be printed on a terminal: control bytes, ill-formed UTF-8 and the
+/// characters safe_utf8_length refuses become \xNN, so a server cannot move the cursor, recolour or clear
+/// the operator's screen, or hide text. At most `limit` bytes of input are shown, then "...".
+inline std::string printable(std::string_view text, std::size_t limit = 200) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  const std::size_t shown = std::min(text.size(), limit);
+  for (std::size_t at = 0; at < shown;) {
+    const auto c = static_cast<unsigned char>(text[at]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+      ++at;
+      continue;
+    }
+    if (const auto length = c >= 0x80 ? safe_utf8_length(text, at) : 0; length != 0) {
+      out.append(text.substr(at, length));
+      at += length;
+      continue;
+    }
+    out += "\\x";
+    out += hex[c >> 4];
+    out += hex[c & 15];
+    ++at;
+  }
+  if (shown < text.size()) out += "...";
+  return out;
+}
+
 /// Why a name is not acceptable, or empty. Names are 1..63 characters, not "." or "..", without '/' or
 /// control characters; anything else is percent-encoded into the path.
 inline std::string name_problem(std::string_view name) {
@@ -120,8 +184,18 @@ inline vm parse_vm(const boost::json::value& value, std::string_view where) {
   };
   vm result{text("name"), text("state"), integer("cpus"), integer("memory_mib"), text("image")};
   if (result.state != "running" && result.state != "stopped")
-    throw std::invalid_argument(at + ".state: expected \"running\" or \"stopped\", got \"" + result.state
-                                + "\"");
+    throw std::invalid_argument(at + ".state: expected \"running\" or \"stopped\", got \""
+                                + printable(result.state) + "\"");
+  return result;
+}
+
+/// Reads a VM object that must be the VM named `expected`: an answer about another VM is not the answer to
+/// this call (a reply meant for another request, or a server bug).
+inline vm parse_vm_named(const boost::json::value& value, std::string_view expected) {
+  vm result = parse_vm(value, "vm");
+  if (result.name != expected)
+    throw std::invalid_argument("the answer is about VM \"" + printable(result.name) + "\", not \""
+                                + printable(expected) + "\"");
   return result;
 }
 
@@ -132,14 +206,14 @@ inline boost::json::value parse_body(const std::string& body) {
   return value;
 }
 
-/// The server's {"error": "..."} message, or the raw body when it has none.
+/// The server's {"error": "..."} message, or the body when it has none, made printable.
 inline std::string server_error_text(const std::string& body) {
   boost::json::error_code ec;
   const auto value = boost::json::parse(body, ec);
   if (!ec && value.is_object())
     if (const auto* error = value.get_object().if_contains("error"); error && error->is_string())
-      return std::string(error->get_string());
-  return body.size() > 200 ? body.substr(0, 200) + "..." : body;
+      return printable(error->get_string());
+  return printable(body);
 }
 
 }  // namespace detail
@@ -178,14 +252,30 @@ class host_client {
   call_result<vm> create_vm(const vm_spec& spec, std::stop_token stop = {}) {
     if (auto problem = detail::name_problem(spec.name); !problem.empty())
       return rejected<vm>(spec.name, problem);
+    // A blank key is no key to a server: a create re-sent with it could create twice.
+    if (spec.idempotency_key && !retryhttp::is_usable_key(*spec.idempotency_key)) {
+      call_result<vm> result;
+      result.outcome = call_outcome::bad_argument;
+      result.message =
+          "invalid idempotency key: expected 1 to 255 printable ASCII characters, not starting or ending "
+          "with a space";
+      return result;
+    }
     auto request = make(boost::beast::http::verb::post, "/v1/vms");
     request.set(boost::beast::http::field::content_type, "application/json");
     if (spec.idempotency_key) request.set("Idempotency-Key", *spec.idempotency_key);
     request.body() = boost::json::serialize(boost::json::object{
         {"name", spec.name}, {"cpus", spec.cpus}, {"memory_mib", spec.memory_mib}, {"image", spec.image}});
     request.prepare_payload();
-    return call<vm>(std::move(request), stop,
-                    [](const std::string& body) { return detail::parse_vm(detail::parse_body(body), "vm"); });
+    auto result = call<vm>(std::move(request), stop, [&spec](const std::string& body) {
+      return detail::parse_vm_named(detail::parse_body(body), spec.name);
+    });
+    // A 2xx answer means the VM was created even when the answer cannot be read: say so, since the
+    // operator's next step (not creating it again) depends on it.
+    if (result.outcome == call_outcome::bad_response)
+      result.message = "the VM \"" + spec.name + "\" was created (the server answered "
+                       + std::to_string(result.status) + "), but " + result.message;
+    return result;
   }
 
   call_result<std::monostate> delete_vm(std::string_view name, std::stop_token stop = {}) {
@@ -219,8 +309,9 @@ class host_client {
     if (auto problem = detail::name_problem(name); !problem.empty()) return rejected<vm>(name, problem);
     std::string target = "/v1/vms/" + detail::encode_segment(name);
     target += action;
-    return call<vm>(make(method, target), stop,
-                    [](const std::string& body) { return detail::parse_vm(detail::parse_body(body), "vm"); });
+    return call<vm>(make(method, target), stop, [name](const std::string& body) {
+      return detail::parse_vm_named(detail::parse_body(body), name);
+    });
   }
 
   template <class T, class Parse>
@@ -257,7 +348,8 @@ class host_client {
       result.value = parse(result.body);
     } catch (const std::exception& error) {
       result.outcome = call_outcome::bad_response;
-      result.message = what + ": unexpected response body from the server: " + error.what();
+      result.message =
+          what + ": unexpected response body from the server: " + detail::printable(error.what(), 400);
     }
     return result;
   }

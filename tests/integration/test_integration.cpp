@@ -450,10 +450,54 @@ TEST_CASE("after an ambiguous create without a key, vmm-ctl checks whether the V
     CHECK(sim.count("POST /v1/vms") == 1);
     CHECK(sim.count("GET /v1/vms/web-1") == 1);
   }
-  SECTION("not applied") {
+  SECTION("not applied: a 404 is reported as not visible, never as not created") {
     simulator sim({"POST /v1/vms 1 drop"});
     const auto run = vmm_ctl({"--config", fast_config(), "--endpoint", sim.url(), "create", "web-1"});
+    CAPTURE(run.err);
     CHECK(run.code == 4);
-    CHECK(run.err.find("the VM does not exist: the create was not applied") != std::string::npos);
+    CHECK(run.err.find("the VM is not visible; the create may not have been applied, or may still be in "
+                       "flight")
+          != std::string::npos);
+    CHECK(run.err.find("was not applied") == std::string::npos);
+    CHECK(sim.count("POST /v1/vms") == 1);
+    CHECK(sim.count("GET /v1/vms/web-1") >= 2);  // checked again within the window, not once
   }
+}
+
+TEST_CASE("a create still in flight when its attempt timed out is never reported as not applied",
+          "[integration][reconcile]") {
+  // The server takes 1.5 s to apply the create; the client gives up after 300 ms and checks for 300 ms more.
+  simulator sim({"POST /v1/vms 1 delay 1500"});
+  const auto config = write_config(
+      "short.json", R"({"timeout_ms": 300, "retry": {"base_delay_ms": 10, "max_delay_ms": 50}})");
+  const auto run = vmm_ctl({"--config", config, "--endpoint", sim.url(), "create", "web-1"});
+  CAPTURE(run.err);
+  CHECK(run.code == 4);
+  CHECK(run.err.find("was not applied") == std::string::npos);
+  CHECK(run.err.find("may still be in flight") != std::string::npos);
+  // And it was in flight: the VM appears once the server is done (bounded wait).
+  auto host = fast_host(sim.url());
+  bool appeared = false;
+  for (int i = 0; i < 50 && !appeared; ++i) {
+    appeared = host.get_vm("web-1").ok();
+    if (!appeared) std::this_thread::sleep_for(100ms);
+  }
+  CHECK(appeared);
+  CHECK(sim.count("POST /v1/vms") == 1);
+}
+
+TEST_CASE("a blank or malformed idempotency key is refused before anything is sent (exit 2)",
+          "[integration][idempotency_key]") {
+  // A blank key is no key to the server: had it been sent, the lost response would be retried and the VM
+  // created twice.
+  simulator sim({"POST /v1/vms 1 apply-drop"});
+  const std::string key = GENERATE(as<std::string>{}, "--idempotency-key= ", "--idempotency-key=\t",
+                                   "--idempotency-key=a\r\nX-Injected: 1", "--idempotency-key=");
+  CAPTURE(key);
+  const auto run = vmm_ctl({"--config", fast_config(), "--endpoint", sim.url(), "create", "dupvm", key});
+  CAPTURE(run.err);
+  CHECK(run.code == 2);
+  CHECK(run.err.find("--idempotency-key=KEY: expected 1 to 255 printable ASCII characters")
+        != std::string::npos);
+  CHECK(sim.count("POST /v1/vms") == 0);
 }

@@ -1,5 +1,5 @@
 // orchestrator-sim: an in-memory VM orchestrator over real HTTP/1.1 (Boost.Beast), with scriptable faults,
-// for integration tests and demos of retryhttp and vmm-ctl. Serves the API of ../shared/DESIGN.md:
+// for integration tests and demos of retryhttp and vmm-ctl. Serves the API in docs/vmm-ctl.md:
 //
 //   GET /v1/vms · POST /v1/vms · GET|DELETE /v1/vms/{name} · POST /v1/vms/{name}/start|stop
 //
@@ -53,6 +53,8 @@ using orchestrator_sim::fault_action;
 using orchestrator_sim::fault_rule;
 
 constexpr std::size_t max_request_body = 1024 * 1024;  // larger bodies get 413
+constexpr std::size_t max_request_header = 16 * 1024;
+constexpr std::size_t max_request_buffer = 64 * 1024;
 
 struct vm {
   std::string name;
@@ -264,11 +266,13 @@ asio::awaitable<void> session(simulator& sim, tcp::socket socket) {
     }
   }
   beast::tcp_stream stream(std::move(socket));
-  beast::flat_buffer buffer;
+  // The read buffer has a maximum: Beast's parser limits the header and the body but not a chunk-size line
+  // with its extensions or a trailer, which would otherwise grow it for as long as a client sends them.
+  beast::flat_buffer buffer(max_request_buffer);
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(max_request_body);
-    parser.header_limit(16 * 1024);
+    parser.header_limit(max_request_header);
     stream.expires_after(120s);  // an idle keep-alive connection is closed after two minutes
     auto [read_error, bytes] = co_await http::async_read(stream, buffer, parser, no_throw);
     (void)bytes;

@@ -10,6 +10,7 @@
 #include <retryhttp/beast_transport.hpp>
 #include <retryhttp/client.hpp>
 #include <retryhttp/format.hpp>
+#include <retryhttp/idempotency_key.hpp>
 #include <vmm/ctl_config.hpp>
 #include <vmm/host_client.hpp>
 #include <vmm/orchestrator_idempotency.hpp>
@@ -18,6 +19,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <optional>
@@ -121,8 +123,13 @@ arguments parse_arguments(int argc, char** argv) {
     } else if (arg.rfind("--idempotency-key=", 0) == 0) {
       args.idempotency_key = true;
       args.spec.idempotency_key = std::string(arg.substr(18));
-      if (args.spec.idempotency_key->empty() || args.spec.idempotency_key->size() > 255)
-        throw usage_failure{"--idempotency-key=KEY: expected a key of 1 to 255 characters"};
+      // A blank key is no key to a server, and a control character would break the request: either could
+      // let a retried create apply twice.
+      if (!retryhttp::is_usable_key(*args.spec.idempotency_key))
+        throw usage_failure{
+            "--idempotency-key=KEY: expected 1 to 255 printable ASCII characters, not starting or ending "
+            "with a "
+            "space"};
       args.has_create_options = true;
     } else if (arg.size() > 1 && arg[0] == '-') {
       throw usage_failure{fmt::format("unknown option \"{}\"", arg)};
@@ -190,6 +197,38 @@ int report(const vmm::call_result<T>& result, const std::string& command, const 
   return network_failure;
 }
 
+// After a create that may have been applied: ask whether the VM exists. The exit code stays 4 whatever the
+// answer: the create itself failed. A 404 is not proof that the create was not applied: a create that timed
+// out may still be in flight on the server, so the check is repeated for up to one attempt timeout and a VM
+// still missing then is reported as "not visible yet", never as "not created".
+template <class Host>
+void reconcile_create(Host& host, const std::string& name, std::chrono::milliseconds window,
+                      const std::stop_token& stop) {
+  const auto until = std::chrono::steady_clock::now() + window;
+  auto pause = std::chrono::milliseconds(100);
+  for (;;) {
+    const auto check = host.get_vm(name, stop);
+    if (check.ok()) {
+      fmt::print(
+          stderr,
+          "vmm-ctl: checked with GET /v1/vms/{}: the VM exists now (state {}): the create was applied\n",
+          name, check.value->state);
+      return;
+    }
+    if (check.status != 404) {
+      fmt::print(stderr, "vmm-ctl: could not check whether the VM exists: {}\n", check.message);
+      return;
+    }
+    if (stop.stop_requested() || std::chrono::steady_clock::now() + pause > until) break;
+    retryhttp::system_clock{}.sleep_until(retryhttp::system_clock::now() + pause, stop);
+    pause *= 2;
+  }
+  fmt::print(stderr,
+             "vmm-ctl: checked with GET /v1/vms/{} for {} ms: the VM is not visible; the create may not have "
+             "been applied, or may still be in flight: check again with: vmm-ctl get {}\n",
+             name, window.count(), name);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -251,22 +290,8 @@ int main(int argc, char** argv) {
   if (command == "create") {
     const auto created = host.create_vm(args.spec, token);
     code = report(created, command, name, true);
-    if (created.outcome == vmm::call_outcome::may_have_been_applied && !stop.stop_requested()) {
-      // Reconciliation: ask whether the create took effect. The exit code stays 4: the create itself failed.
-      const auto check = host.get_vm(name, token);
-      if (check.ok())
-        fmt::print(
-            stderr,
-            "vmm-ctl: checked with GET /v1/vms/{}: the VM exists now (state {}): the create was applied\n",
-            name, check.value->state);
-      else if (check.status == 404)
-        fmt::print(
-            stderr,
-            "vmm-ctl: checked with GET /v1/vms/{}: the VM does not exist: the create was not applied\n",
-            name);
-      else
-        fmt::print(stderr, "vmm-ctl: could not check whether the VM exists: {}\n", check.message);
-    }
+    if (created.outcome == vmm::call_outcome::may_have_been_applied && !stop.stop_requested())
+      reconcile_create(host, name, config.timeout, token);
   }
   if (command == "start") code = report(host.start_vm(name, token), command, name, true);
   if (command == "stop") code = report(host.stop_vm(name, token), command, name, true);
