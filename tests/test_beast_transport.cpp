@@ -544,3 +544,34 @@ TEST_CASE("a write on a connection the server has reset fails with nothing writt
   CHECK(ec);
   CHECK(written == 0);
 }
+
+TEST_CASE("the word-at-a-time check of request text agrees with a byte-by-byte one", "[beast_transport]") {
+  // Every byte value, at every position of texts of every length up to 24 (short texts are read in one
+  // padded word, longer ones in overlapping words): the fast check must flag exactly the texts the plain
+  // rule flags.
+  const auto plain = [](std::string_view text, unsigned char limit, bool tab_allowed) {
+    for (const char c : text) {
+      const auto byte = static_cast<unsigned char>(c);
+      if ((byte < limit && !(tab_allowed && byte == '\t')) || byte == 0x7f) return false;
+    }
+    return true;
+  };
+  std::size_t checked = 0;
+  for (std::size_t length = 1; length <= 24; ++length) {
+    for (std::size_t position = 0; position < length; ++position) {
+      for (unsigned value = 0; value < 256; ++value) {
+        std::string text(length, 'x');
+        text[position] = static_cast<char>(value);
+        CAPTURE(length, position, value);
+        REQUIRE(retryhttp::detail::is_safe_field_value(text) == plain(text, 0x20, true));
+        REQUIRE(retryhttp::detail::is_safe_request_word(text) == plain(text, 0x21, false));
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked == 256 * (24 * 25 / 2));
+  CHECK(retryhttp::detail::is_safe_field_value(""));
+  CHECK_FALSE(retryhttp::detail::is_safe_request_word(""));
+  CHECK(retryhttp::detail::is_safe_field_value("a\tb"));  // a tab is allowed in a value
+  CHECK_FALSE(retryhttp::detail::is_safe_request_word("a\tb"));
+}

@@ -11,6 +11,7 @@
 
 #include <retryhttp/client.hpp>
 #include <retryhttp/detail/socket_stream.hpp>
+#include <retryhttp/detail/wire_text.hpp>
 #include <retryhttp/http_endpoint.hpp>
 #include <retryhttp/transport.hpp>
 
@@ -262,22 +263,6 @@ class beast_transport {
 
   enum class request_check { ready, needs_completion, unsafe_to_write };
 
-  // Whether a field's text may be written as it is: no CR, LF, NUL or other control byte but tab.
-  static bool safe_field_text(std::string_view text) noexcept {
-    for (const char c : text) {
-      const auto byte = static_cast<unsigned char>(c);
-      if ((byte < 0x20 && byte != '\t') || byte == 0x7f) return false;
-    }
-    return true;
-  }
-  // A target is one token of visible characters: a space would end it early.
-  static bool safe_target(std::string_view text) noexcept {
-    for (const char c : text) {
-      const auto byte = static_cast<unsigned char>(c);
-      if (byte <= 0x20 || byte == 0x7f) return false;
-    }
-    return !text.empty();
-  }
   static std::string_view view(boost::beast::string_view text) noexcept { return {text.data(), text.size()}; }
 
   // What a request needs before it is written: Host, User-Agent and one correct Content-Length, and nothing
@@ -294,10 +279,13 @@ class beast_transport {
     bool has_transfer_encoding = false;
     std::size_t lengths = 0;
     std::string_view length;
-    if (!safe_target(view(request.target())) || !safe_target(view(request.method_string())))
+    // A known verb is safe by construction; only a method string of the caller's is looked at.
+    if (!detail::is_safe_request_word(view(request.target()))
+        || (request.method() == http::verb::unknown
+            && !detail::is_safe_request_word(view(request.method_string()))))
       return request_check::unsafe_to_write;
     for (const auto& field : request) {
-      if (!safe_field_text(view(field.value()))) return request_check::unsafe_to_write;
+      if (!detail::is_safe_field_value(view(field.value()))) return request_check::unsafe_to_write;
       switch (field.name()) {
         case http::field::host:
           has_host = true;
@@ -353,14 +341,15 @@ class beast_transport {
   // Names the part of a refused request, without echoing its bytes (they may hold a secret or a terminal
   // escape).
   static std::string describe_unsafe_request(const request_type& request) {
-    if (!safe_target(view(request.target())))
+    if (!detail::is_safe_request_word(view(request.target())))
       return "the request target is empty or holds a space or control character; not sent";
-    if (!safe_target(view(request.method_string()))) return "the request method is not a token; not sent";
+    if (!detail::is_safe_request_word(view(request.method_string())))
+      return "the request method is not a token; not sent";
     for (const auto& field : request) {
       const std::string name(view(field.name_string()));
       if (field.name() == boost::beast::http::field::unknown && !is_token(name))
         return "a field name is not a token; not sent";
-      if (!safe_field_text(view(field.value())))
+      if (!detail::is_safe_field_value(view(field.value())))
         return "the field \"" + name + "\" holds a control character (CR, LF, NUL...); not sent";
     }
     return "the request cannot be written safely; not sent";
