@@ -2,11 +2,13 @@
 #define RETRYHTTP_TESTS_PROCESS_HPP
 
 // Child processes for the integration tests: orchestrator-sim and vmm-ctl, with stdout and stderr in files.
-// Every wait is bounded; a child still running when its handle dies is killed.
+// Every wait is bounded; a child still running when its handle dies is killed. A child is reaped with wait4,
+// which also gives its peak resident set size (see peak_rss_kib).
 
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -87,9 +89,11 @@ class process {
     const auto until = std::chrono::steady_clock::now() + limit;
     while (!status_) {
       int status = 0;
-      const pid_t done = ::waitpid(pid_, &status, WNOHANG);
+      rusage usage{};
+      const pid_t done = ::wait4(pid_, &status, WNOHANG, &usage);
       if (done == pid_) {
         status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        peak_rss_kib_ = usage.ru_maxrss;
         break;
       }
       if (std::chrono::steady_clock::now() >= until) return std::nullopt;
@@ -101,12 +105,26 @@ class process {
   std::string out() const { return read_file(out_path_); }
   std::string err() const { return read_file(err_path_); }
 
+  /// The child's peak resident set size in KiB (rusage.ru_maxrss from wait4), once wait_for has reaped it.
+  /// Linux folds into it the spawning process's own peak at the time of the spawn: posix_spawn starts the
+  /// child in the parent's address space (vfork), and exec records that address space's high-water mark for
+  /// the child. So it is an upper bound of the child's own peak, never below own_peak_rss_kib() at the spawn.
+  std::optional<long> peak_rss_kib() const { return peak_rss_kib_; }
+
  private:
   pid_t pid_ = -1;
   std::optional<int> status_;
+  std::optional<long> peak_rss_kib_;
   std::string out_path_;
   std::string err_path_;
 };
+
+/// This process's own peak resident set size in KiB, the floor under every child's peak_rss_kib().
+inline long own_peak_rss_kib() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
 
 inline std::string env_or_fail(const char* name) {
   const char* value = std::getenv(name);

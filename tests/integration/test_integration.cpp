@@ -357,7 +357,7 @@ TEST_CASE("orchestrator-sim: 400 for a malformed body, 413 for an oversized one,
   sim.reset();                         // SIGTERM; the destructor waits for a clean exit
 }
 
-// ---- Beyond the ticket (issue 4), each against the simulator
+// ---- Retry-After, deadlines, budgets and keys, each against the simulator
 // ------------------------------------------------
 
 TEST_CASE("Retry-After from the server sets the wait, and vmm-ctl says where the wait came from",
