@@ -81,7 +81,9 @@ TEST_CASE("a malformed Retry-After is no hint, never a crash", "[retry_after]") 
       "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT",
       "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 06 Nov 1994 08:49:37 GMT extra", "Sun Nov 6 08:49:37 1994",
       "Sunday, 06-Nov-1994 08:49:37 GMT", std::string(1000, 'x'), "Thu, 29 Feb 2023 00:00:00 GMT", "-1",
-      "Fri, 31 Dec 9999 23:59:59", "\r\n5");
+      "Fri, 31 Dec 9999 23:59:59", "\r\n5",
+      // Year 0000: outside the years 1-9999 that `now` is held to, so it could not be compared with it.
+      "Sun, 06 Nov 0000 08:49:37 GMT", "Sun Nov  6 08:49:37 0000");
   CAPTURE(value);
   CHECK_FALSE(parse_retry_after(value, example).has_value());
 }

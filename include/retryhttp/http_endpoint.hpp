@@ -26,14 +26,20 @@ struct http_endpoint {
   /// outside 1-65535, a host name with characters a DNS name cannot hold, a path, query, fragment or user
   /// info (the orchestrator's routes are absolute; a base path is not supported).
   static http_endpoint parse(std::string_view url) {
-    const auto parsed = boost::urls::parse_uri(boost::core::string_view(url.data(), url.size()));
     const std::string quoted = "\"" + printable(url) + "\"";
+    // The scheme is checked before Boost.URL sees the text: Boost 1.81's parse_uri fails an assertion on
+    // some URLs without "//" after the scheme ("h.t.h:]", "http:?"; fixed in Boost 1.82), and an endpoint
+    // always has an authority.
+    const auto separator = url.find("://");
+    if (separator == std::string_view::npos)
+      throw std::invalid_argument("endpoint " + quoted + " is not a URL such as http://127.0.0.1:8080");
+    if (!equals_ignoring_case(url.substr(0, separator), "http"))
+      throw std::invalid_argument("endpoint " + quoted + ": only http:// is supported, got scheme \""
+                                  + printable(url.substr(0, separator)) + "\"");
+    const auto parsed = boost::urls::parse_uri(boost::core::string_view(url.data(), url.size()));
     if (!parsed)
       throw std::invalid_argument("endpoint " + quoted + " is not a URL such as http://127.0.0.1:8080");
     const auto& u = *parsed;
-    if (u.scheme_id() != boost::urls::scheme::http)
-      throw std::invalid_argument("endpoint " + quoted + ": only http:// is supported, got scheme \""
-                                  + printable(u.scheme()) + "\"");
     if (u.host().empty()) throw std::invalid_argument("endpoint " + quoted + " has no host");
     if (u.has_userinfo()) throw std::invalid_argument("endpoint " + quoted + ": user info is not supported");
     if ((!u.path().empty() && u.path() != "/") || u.has_query() || u.has_fragment())
@@ -78,6 +84,15 @@ struct http_endpoint {
   }
 
  private:
+  static bool equals_ignoring_case(std::string_view text, std::string_view lower) noexcept {
+    if (text.size() != lower.size()) return false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      const char c = text[i] >= 'A' && text[i] <= 'Z' ? static_cast<char>(text[i] - 'A' + 'a') : text[i];
+      if (c != lower[i]) return false;
+    }
+    return true;
+  }
+
   // A name as a resolver takes it: letters, digits, '-', '.', '_' (seen in service names), at most 253.
   static std::string host_name_problem(std::string_view name) {
     if (name.size() > 253) return "the host name is longer than 253 characters";

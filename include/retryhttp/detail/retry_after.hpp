@@ -53,7 +53,9 @@ inline std::optional<sys_seconds> make_time(int year, unsigned month, int day, i
   using namespace std::chrono;
   const year_month_day date{std::chrono::year{year}, std::chrono::month{month},
                             std::chrono::day{static_cast<unsigned>(day)}};
-  if (!date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  // Years 1 to 9999 only: the range within_date_range holds `now` to, so a date and `now` always compare
+  // in one range (a year 0000 compared with a clamped `now` asked for no wait although it was later).
+  if (year < 1 || year > 9999 || !date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
   return sys_days{date} + hours{hour} + minutes{minute} + seconds{second};
 }
 
@@ -76,7 +78,9 @@ inline bool clock_time(std::string_view text, std::size_t& at, int& hour, int& m
 inline sys_seconds within_date_range(sys_seconds now) noexcept {
   using namespace std::chrono;
   constexpr sys_seconds first{sys_days{year{1} / January / 1}};
-  constexpr sys_seconds last{sys_days{year{9999} / December / 31} + hours{24} - seconds{1}};
+  // 9999-12-31 23:59:60, the latest instant a date can name (a leap second is accepted): no date is after
+  // a `now` held here, so a `now` past the year 9999 asks for no wait, as the unclamped one would.
+  constexpr sys_seconds last{sys_days{year{9999} / December / 31} + hours{24}};
   return std::clamp(now, first, last);
 }
 
