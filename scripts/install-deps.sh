@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what retryhttp needs to build and test, from Debian 12's packages, when it is missing.
 # Safe to run again: it installs nothing when everything is there. Needs root (or sudo) for apt-get.
+# --fuzz adds clang 14 and its runtime libraries (libFuzzer, ASan, UBSan) for scripts/fuzz.sh.
 set -euo pipefail
 
 packages=(
@@ -8,6 +9,9 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libfmt-dev catch2 libbenchmark-dev libcurl4-openssl-dev
 )
+if [[ ${1:-} == --fuzz ]]; then
+  packages+=(clang-14 libclang-rt-14-dev)
+fi
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
