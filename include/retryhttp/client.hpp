@@ -3,8 +3,8 @@
 
 // basic_client: composes a Transport, a Backoff, a Clock and an Idempotency policy (and, optionally, an
 // Observer) at compile time and drives the retry loop: attempt, classify, decide, wait, repeat. The rules
-// live in decide() (decision.hpp) and the per-call state in detail::call_state; this driver only sequences
-// them, so async_send can reuse both.
+// live in next_step() (retry_step.hpp) and the per-call state in detail::call_state; this driver only
+// sequences them, so the asynchronous driver can reuse both.
 
 #include <retryhttp/backoff.hpp>
 #include <retryhttp/budget.hpp>
@@ -17,6 +17,7 @@
 #include <retryhttp/idempotency.hpp>
 #include <retryhttp/idempotency_key.hpp>
 #include <retryhttp/observer.hpp>
+#include <retryhttp/retry_step.hpp>
 #include <retryhttp/send_result.hpp>
 #include <retryhttp/transport.hpp>
 
@@ -133,22 +134,13 @@ class basic_client {
     };
     if (budget_) budget_->on_call();
 
-    if (stop.stop_requested()) {
-      give_up(result, request, error::canceled, 0, {}, {});
+    if (const auto reason = before_first_attempt(stop.stop_requested(), time_left())) {
+      give_up(result, request, *reason, 0, {}, {});
       return result;
     }
     for (;;) {
-      std::optional<std::chrono::nanoseconds> timeout;
-      if (config_.attempt_timeout.count() > 0) timeout = config_.attempt_timeout;
-      if (const auto left = time_left()) {
-        if (left->count() <= 0 && state.attempts() == 0) {
-          give_up(result, request, error::deadline_exceeded, 0, {}, {});
-          return result;
-        }
-        // Each attempt gets the smaller of its own timeout and the time left.
-        const auto remaining = std::max(*left, std::chrono::nanoseconds(0));
-        if (!timeout || remaining < *timeout) timeout = remaining;
-      }
+      // Each attempt gets the smaller of its own timeout and the time left.
+      const auto timeout = attempt_timeout(config_, time_left());
       typename C::time_point attempt_start{};
       if constexpr (detail::observes_attempts<O>) attempt_start = clock_.now();
       const attempt_context context{stop, timeout, state.attempts() + 1};

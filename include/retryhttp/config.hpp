@@ -118,7 +118,9 @@ struct retry_config {
   budget_config budget;
 
   /// The cap that applies to a Retry-After hint.
-  std::chrono::milliseconds retry_after_cap() const noexcept { return retry_after_max.value_or(max_delay); }
+  constexpr std::chrono::milliseconds retry_after_cap() const noexcept {
+    return retry_after_max.value_or(max_delay);
+  }
 
   friend bool operator==(const retry_config&, const retry_config&) = default;
 };

@@ -10,21 +10,12 @@
 #include <retryhttp/decision.hpp>
 #include <retryhttp/error.hpp>
 #include <retryhttp/idempotency.hpp>
+#include <retryhttp/retry_step.hpp>
 #include <retryhttp/transport.hpp>
 
 #include <chrono>
 
 namespace retryhttp {
-
-/// Where a wait's length came from.
-enum class delay_source : unsigned char {
-  backoff,      ///< the Backoff policy
-  retry_after,  ///< the server's Retry-After header
-};
-
-constexpr const char* to_string(delay_source source) noexcept {
-  return source == delay_source::backoff ? "backoff" : "Retry-After";
-}
 
 /// After each attempt.
 struct attempt_event {

@@ -18,6 +18,7 @@
 #include <retryhttp/backoff.hpp>
 #include <retryhttp/budget.hpp>
 #include <retryhttp/detail/random.hpp>
+#include <retryhttp/retry_step.hpp>
 #include <retryhttp/testing/fake_clock.hpp>
 
 #include <chrono>
@@ -269,6 +270,10 @@ inline overload_outcome overload_trial(const client_policy& policy, unsigned cli
   if (policy.budget == client_policy::budget_kind::token_bucket)
     budget = std::make_shared<retryhttp::token_bucket_budget>(100, 0.1);
   aws_quota quota;
+  retryhttp::retry_config config;
+  config.max_retries = policy.max_attempts - 1;
+  config.base_delay = std::chrono::duration_cast<std::chrono::milliseconds>(policy.base);
+  config.max_delay = std::chrono::duration_cast<std::chrono::milliseconds>(policy.cap);
   double attempts = 0;
   double first_tries = 0;
   double calls = 0;
@@ -286,17 +291,22 @@ inline overload_outcome overload_trial(const client_policy& policy, unsigned cli
     } else {
       rejected = random.uniform() < p;
     }
+    // The library's own step decides, as in basic_client: a rejection is a 503, retried while retries
+    // remain; the delay is this experiment's schedule (Brooker's numbering, the first backoff with n = 1).
+    const auto outcome = retryhttp::observed_outcome::response(rejected ? 503 : 200);
     if (!rejected) {
       successes += 1;
       if (budget) budget->on_success();
       if (policy.budget == client_policy::budget_kind::aws_quota) quota.success(number > 1);
-      return;
+    } else if (budget) {
+      budget->on_transient_failure();
     }
-    if (budget) budget->on_transient_failure();
-    if (number >= policy.max_attempts) return;
+    const auto step = retryhttp::next_step(config, {outcome, true, number - 1, std::nullopt, std::nullopt},
+                                           [&] { return (*delays)(number); });
+    if (!step.retries()) return;
     if (budget && !budget->try_retry()) return;
     if (policy.budget == client_policy::budget_kind::aws_quota && !quota.take()) return;
-    queue.after((*delays)(number), [&, delays, number] { attempt(delays, number + 1); });
+    queue.after(step.delay, [&, delays, number] { attempt(delays, number + 1); });
   };
   for (unsigned s = 0; s < seconds; ++s)
     for (unsigned c = 0; c < clients; ++c) {
