@@ -152,6 +152,7 @@ TEST_CASE("a bad endpoint URL is a clear error", "[beast_transport]") {
       row{"http://host:8080/api", "must not have a path"},
       row{"http://host:8080?x=1", "must not have a path"},
       row{"http://user@host:8080", "user info"},
+      row{"http://admin:s3cret@host:8080", "\"http://***@host:8080\": user info is not supported"},
       // A port is 1 to 65535 as written: 99999 would wrap to 34463 and send requests to another service.
       row{"http://127.0.0.1:99999", "the port must be from 1 to 65535, got 99999"},
       row{"http://127.0.0.1:65536", "the port must be from 1 to 65535"},
@@ -171,6 +172,7 @@ TEST_CASE("a bad endpoint URL is a clear error", "[beast_transport]") {
     beast_transport transport{url};
   } catch (const std::invalid_argument& error) {
     CHECK_THAT(error.what(), Catch::Contains(words));
+    CHECK(std::string(error.what()).find("s3cret") == std::string::npos);
   }
 }
 
@@ -294,10 +296,19 @@ TEST_CASE("interim 1xx responses are skipped: the final response answers the req
 
 TEST_CASE("an endless run of interim responses, or a 101 nobody asked for, fails the attempt",
           "[beast_transport]") {
+  SECTION("exactly as many interim responses as allowed, then the answer: delivered") {
+    std::string eight;
+    for (int i = 0; i < 8; ++i) eight += "HTTP/1.1 103 Early Hints\r\n\r\n";
+    canned_server server(eight + "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", true);
+    beast_transport transport{server.url()};
+    auto outcome = get(transport, 5s);
+    REQUIRE(outcome.has_response());
+    CHECK(outcome.response().result_int() == 201);
+  }
   SECTION("more interim responses than allowed: permanent") {
     std::string many;
-    for (int i = 0; i < 20; ++i) many += "HTTP/1.1 103 Early Hints\r\n\r\n";
-    canned_server server(many, true);
+    for (int i = 0; i < 9; ++i) many += "HTTP/1.1 103 Early Hints\r\n\r\n";
+    canned_server server(many + "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", true);
     beast_transport transport{server.url()};
     auto outcome = get(transport, 5s);
     REQUIRE_FALSE(outcome.has_response());
@@ -312,6 +323,14 @@ TEST_CASE("an endless run of interim responses, or a 101 nobody asked for, fails
     REQUIRE_FALSE(outcome.has_response());
     CHECK(outcome.failure().kind == failure_kind::ambiguous);
     CHECK_THAT(outcome.failure().message(), Catch::Contains("switched protocols (101)"));
+  }
+  SECTION("a status below 100 is not HTTP, never an interim response to skip") {
+    canned_server server(
+        "HTTP/1.1 042 Odd\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", true);
+    beast_transport transport{server.url()};
+    auto outcome = get(transport, 5s);
+    REQUIRE_FALSE(outcome.has_response());
+    CHECK_THAT(outcome.failure().message(), Catch::Contains("not valid HTTP/1.1 (status 42)"));
   }
   SECTION("100 Continue, then nothing: the attempt's timeout") {
     canned_server server("HTTP/1.1 100 Continue\r\n\r\n", true);
@@ -358,6 +377,13 @@ TEST_CASE("a request whose target or fields hold CR, LF or another control byte 
   CHECK_THAT(outcome.failure().message(), Catch::Contains(words));
   CHECK(outcome.failure().message().find('\r') == std::string::npos);  // the bytes are not echoed
   CHECK(transport.connections_opened() == 0);                          // refused before connecting
+}
+
+TEST_CASE("a User-Agent option with a control character is refused when the transport is built",
+          "[beast_transport]") {
+  retryhttp::beast_transport_options options;
+  options.user_agent = "agent\r\nX-Injected: 1";
+  CHECK_THROWS_AS(beast_transport("http://127.0.0.1:1", options), std::invalid_argument);
 }
 
 TEST_CASE("a read time-out says that the response did not come in time", "[beast_transport]") {

@@ -616,3 +616,12 @@ TEST_CASE("a permanent failure is never retried, whatever the route", "[client]"
     CHECK(f.transport().attempt_count() == 1);
   }
 }
+
+TEST_CASE("the message of a failed call shows control bytes of the target escaped, never raw", "[client]") {
+  fixture f;
+  f.transport().script({t::refuse_connection().permanent()});
+  const auto result = f.client.send(request(http::verb::get, "/v1/vms\r\nX-Injected: 1\x1b[2J"));
+  CHECK(result.error() == error::permanent_failure);
+  CHECK_THAT(result.message(), Catch::Contains("GET /v1/vms\\x0d\\x0aX-Injected: 1\\x1b[2J"));
+  CHECK(result.message().find_first_of("\r\n\x1b") == std::string::npos);
+}

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -34,6 +36,7 @@ TEST_CASE("a bad vmm-ctl config names the key", "[ctl_config]") {
   const auto [json, key] = GENERATE(table<std::string, std::string>({
       row{R"({"endpoint": 8080})", "endpoint"},
       row{R"({"endpoint": "https://x"})", "endpoint"},
+      row{R"({"endpoint": "http://u:s3cret@h\u001b[2J:1"})", "endpoint"},
       row{R"({"timeout_ms": 0})", "timeout_ms"},
       row{R"({"timeout_ms": "10s"})", "timeout_ms"},
       row{R"({"retries": {}})", "retries"},
@@ -49,6 +52,9 @@ TEST_CASE("a bad vmm-ctl config names the key", "[ctl_config]") {
     FAIL("accepted");
   } catch (const config_error& error) {
     CHECK(error.key_path() == key);
+    // What the message quotes of the file never carries a password or a terminal escape.
+    CHECK(std::string(error.what()).find("s3cret") == std::string::npos);
+    CHECK(std::string(error.what()).find('\x1b') == std::string::npos);
   }
 }
 
@@ -85,18 +91,22 @@ TEST_CASE("config file precedence: --config, $VMM_CTL_CONFIG, XDG, ~/.config, de
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("a config that cannot be read says why: missing, a directory, too large, endless", "[ctl_config]") {
+TEST_CASE("a config that cannot be read says why: missing, a directory, too large, not a file",
+          "[ctl_config]") {
   const auto dir = std::filesystem::temp_directory_path() / "retryhttp-ctl-config-unreadable";
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "large.json") << std::string(vmm::max_ctl_config_size + 1, ' ');
+  std::filesystem::remove(dir / "fifo");
+  REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
   std::ofstream(dir / "at-limit.json") << std::string(vmm::max_ctl_config_size - 2, ' ') << "{}";
   using row = std::tuple<std::string, std::string>;
   const auto [path, words] = GENERATE_COPY(table<std::string, std::string>({
       row{(dir / "missing.json").string(), "cannot be read: No such file or directory"},
       row{dir.string(), "cannot be read: it is a directory"},
       row{(dir / "large.json").string(), "cannot be read: it is larger than 1048576 bytes"},
-      // A device that never ends is read only up to the limit: this returns, and says so.
-      row{"/dev/zero", "cannot be read: it is larger than 1048576 bytes"},
+      // A device that never ends, or a FIFO that would wait for a writer, is not read at all.
+      row{"/dev/zero", "cannot be read: it is not a regular file"},
+      row{(dir / "fifo").string(), "cannot be read: it is not a regular file"},
   }));
   CAPTURE(path);
   try {

@@ -173,3 +173,35 @@ TEST_CASE("server text is made printable: no terminal escapes, no control bytes,
   CHECK(result.message.find('\x1b') == std::string::npos);
   CHECK_THAT(result.message, Catch::Contains("gone \\x1b[31mred"));
 }
+
+TEST_CASE("a create answered about another VM may have been applied: whether it was is unknown",
+          "[host_client]") {
+  fixture f;
+  f.transport().then(t::respond(201, vm_json));  // "web-1"
+  const auto result = f.host.create_vm({"web-2"});
+  CHECK(result.outcome == call_outcome::may_have_been_applied);
+  CHECK_FALSE(result.value);
+  CHECK_THAT(result.message,
+             Catch::Contains("is about VM \"web-1\", not \"web-2\": whether it was created is unknown"));
+  CHECK(f.transport().attempt_count() == 1);
+}
+
+TEST_CASE("JSON printed for a terminal is the same JSON, with no character a terminal acts on",
+          "[host_client]") {
+  using vmm::detail::terminal_safe_json;
+  const auto same = [](const std::string& text) {
+    return boost::json::parse(terminal_safe_json(boost::json::parse(text))) == boost::json::parse(text);
+  };
+  // C1 CSI (U+009B), right-to-left override (U+202E), line separator (U+2028), and an escaped ESC.
+  const std::string hostile =
+      "{\"image\":\"a\xc2\x9b"
+      "2J b\xe2\x80\xae"
+      "c\xe2\x80\xa8"
+      "d\\u001b[31m\"}";
+  const auto printed = terminal_safe_json(boost::json::parse(hostile));
+  CHECK(printed == R"({"image":"a\u009b2J b\u202ec\u2028d\u001b[31m"})");
+  CHECK(same(hostile));
+  // Ordinary text, accents and symbols included, is printed as it is.
+  CHECK(terminal_safe_json(boost::json::parse(R"({"image":"caf\u00e9 \u2713"})"))
+        == "{\"image\":\"caf\xc3\xa9 \xe2\x9c\x93\"}");
+}

@@ -31,16 +31,18 @@ TEST_CASE("an RFC 850 two-digit year more than 50 years ahead of now is in the p
     REQUIRE(t);
     return static_cast<int>(year_month_day{floor<days>(*t)}.year());
   };
-  // Seen from 2026: 76 is 2076 (50 years ahead, not more), 77 is 1977, 94 is 1994, 05 is 2005.
+  // Seen from 2026-11-29, fifty years ahead ends in 2076-11: 01-Nov-76 is 2076, 01-Dec-76 is 1976 (more than
+  // 50 years ahead as an instant), 77 is 1977, 94 is 1994, 05 is 2005.
   CHECK(year_of(parse_http_date("Sunday, 01-Nov-76 00:00:00 GMT", in_2026)) == 2076);
+  CHECK(year_of(parse_http_date("Tuesday, 01-Dec-76 00:00:00 GMT", in_2026)) == 1976);
   CHECK(year_of(parse_http_date("Monday, 01-Nov-77 00:00:00 GMT", in_2026)) == 1977);
   CHECK(year_of(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT", in_2026)) == 1994);
   CHECK(year_of(parse_http_date("Tuesday, 01-Nov-05 00:00:00 GMT", in_2026)) == 2005);
-  // Seen from 2090 the window is 2041-2140: a fixed cut-off at 70 would read 05 as 2005 and 94 as 1994.
+  // Seen from 2090-01-01 the window is 2040-01 to 2140-01: a fixed cut-off at 70 would read 05 as 2005.
   CHECK(year_of(parse_http_date("Tuesday, 01-Nov-05 00:00:00 GMT", in_2090)) == 2105);
   CHECK(year_of(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT", in_2090)) == 2094);
-  CHECK(year_of(parse_http_date("Sunday, 06-Nov-41 08:49:37 GMT", in_2090)) == 2041);
-  CHECK(year_of(parse_http_date("Sunday, 06-Nov-40 08:49:37 GMT", in_2090)) == 2140);
+  CHECK(year_of(parse_http_date("Sunday, 06-Nov-40 08:49:37 GMT", in_2090)) == 2040);
+  CHECK(year_of(parse_http_date("Sunday, 06-Nov-39 08:49:37 GMT", in_2090)) == 2139);
 }
 
 TEST_CASE("a Retry-After date centuries ahead, or a Date centuries back, saturates instead of overflowing",

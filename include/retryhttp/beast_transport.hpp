@@ -74,10 +74,10 @@ class beast_transport {
   using request_type = boost::beast::http::request<boost::beast::http::string_body>;
   using response_type = boost::beast::http::response<boost::beast::http::string_body>;
 
-  /// Throws std::invalid_argument for a URL http_endpoint::parse rejects. Connects lazily, on the first
-  /// attempt.
+  /// Throws std::invalid_argument for a URL http_endpoint::parse rejects, or a user_agent option that could
+  /// not be written as a field (a control character). Connects lazily, on the first attempt.
   explicit beast_transport(std::string_view url, beast_transport_options options = {})
-      : state_(std::make_unique<state>(http_endpoint::parse(url), std::move(options))) {}
+      : state_(std::make_unique<state>(http_endpoint::parse(url), checked(std::move(options)))) {}
 
   /// A copy has the same endpoint and options, and a connection of its own.
   beast_transport(const beast_transport& other)
@@ -141,6 +141,12 @@ class beast_transport {
     bool cancel_requested = false;
     std::size_t connections_opened = 0;
   };
+
+  static beast_transport_options checked(beast_transport_options options) {
+    if (!detail::is_safe_field_value(options.user_agent))
+      throw std::invalid_argument("beast_transport_options::user_agent holds a control character");
+    return options;
+  }
 
   static boost::system::error_code canceled_code() {
     return make_error_code(boost::system::errc::operation_canceled);
@@ -238,10 +244,13 @@ class beast_transport {
         keep = response.keep_alive() && s.buffer.size() == 0;
         return response;
       }
+      if (status < 100)  // Beast reads any three digits; no such status exists
+        return fail(failure_kind::ambiguous, make_error_code(http::error::bad_status),
+                    "the reply is not valid HTTP/1.1 (status " + std::to_string(status) + ")");
       if (status == 101)  // switching protocols: nothing after it is HTTP/1.1, and no upgrade was asked for
         return fail(failure_kind::ambiguous, make_error_code(http::error::bad_status),
                     "the server switched protocols (101) although no upgrade was asked for");
-      if (interim + 1 >= s.options.max_interim_responses) {
+      if (interim + 1 > s.options.max_interim_responses) {
         auto failed = fail(failure_kind::ambiguous, make_error_code(http::error::bad_status),
                            "the server sent more than " + std::to_string(s.options.max_interim_responses)
                                + " interim (1xx) responses");

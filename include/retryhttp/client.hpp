@@ -12,6 +12,7 @@
 #include <retryhttp/config.hpp>
 #include <retryhttp/decision.hpp>
 #include <retryhttp/detail/call_state.hpp>
+#include <retryhttp/detail/printable.hpp>
 #include <retryhttp/detail/retry_after.hpp>
 #include <retryhttp/error.hpp>
 #include <retryhttp/idempotency.hpp>
@@ -207,12 +208,14 @@ class basic_client {
     result.fail(reason, attempts, request_line(request), requested_wait, allowed_wait);
   }
 
+  // "METHOD target" for the message of a failed call, made printable: a target the transport refused for a
+  // CR or LF must not carry them into a log or onto a terminal.
   static std::string request_line(const request_type& request) {
     const auto method = request.method_string();
     const auto target = request.target();
-    std::string line(method.data(), method.size());
+    std::string line = detail::printable(std::string_view(method.data(), method.size()));
     line += ' ';
-    line.append(target.data(), target.size());
+    line += detail::printable(std::string_view(target.data(), target.size()), 2048);
     return line;
   }
 

@@ -8,8 +8,11 @@
 // wrapped 99999 would send creates to another service), and a host name may hold only the characters of a
 // DNS name once percent-decoded (no control bytes, spaces or '%' reach the resolver or the Host field).
 
+#include <retryhttp/detail/printable.hpp>
+
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -26,7 +29,7 @@ struct http_endpoint {
   /// outside 1-65535, a host name with characters a DNS name cannot hold, a path, query, fragment or user
   /// info (the orchestrator's routes are absolute; a base path is not supported).
   static http_endpoint parse(std::string_view url) {
-    const std::string quoted = "\"" + printable(url) + "\"";
+    const std::string quoted = "\"" + detail::printable(without_user_info(url)) + "\"";
     // The scheme is checked before Boost.URL sees the text: Boost 1.81's parse_uri fails an assertion on
     // some URLs without "//" after the scheme ("h.t.h:]", "http:?"; fixed in Boost 1.82), and an endpoint
     // always has an authority.
@@ -35,7 +38,7 @@ struct http_endpoint {
       throw std::invalid_argument("endpoint " + quoted + " is not a URL such as http://127.0.0.1:8080");
     if (!equals_ignoring_case(url.substr(0, separator), "http"))
       throw std::invalid_argument("endpoint " + quoted + ": only http:// is supported, got scheme \""
-                                  + printable(url.substr(0, separator)) + "\"");
+                                  + detail::printable(url.substr(0, separator)) + "\"");
     const auto parsed = boost::urls::parse_uri(boost::core::string_view(url.data(), url.size()));
     if (!parsed)
       throw std::invalid_argument("endpoint " + quoted + " is not a URL such as http://127.0.0.1:8080");
@@ -84,6 +87,17 @@ struct http_endpoint {
   }
 
  private:
+  // The URL with any user info replaced by "***": a message must not show a password given in it.
+  static std::string without_user_info(std::string_view url) {
+    const auto separator = url.find("://");
+    if (separator == std::string_view::npos) return std::string(url);
+    const auto authority = separator + 3;
+    const auto authority_end = std::min(url.find_first_of("/?#", authority), url.size());
+    const auto at = url.substr(0, authority_end).rfind('@');
+    if (at == std::string_view::npos || at < authority) return std::string(url);
+    return std::string(url.substr(0, authority)) + "***" + std::string(url.substr(at));
+  }
+
   static bool equals_ignoring_case(std::string_view text, std::string_view lower) noexcept {
     if (text.size() != lower.size()) return false;
     for (std::size_t i = 0; i < text.size(); ++i) {
@@ -105,22 +119,6 @@ struct http_endpoint {
                                         : "'" + std::string(1, char(c)) + "'");
     }
     return {};
-  }
-
-  // The URL as it may be shown in a message: control bytes become \xNN.
-  static std::string printable(std::string_view text) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : text) {
-      if (c < 0x20 || c == 0x7f) {
-        out += "\\x";
-        out += hex[c >> 4];
-        out += hex[c & 15];
-      } else {
-        out += static_cast<char>(c);
-      }
-    }
-    return out;
   }
 };
 

@@ -48,7 +48,7 @@ inline ctl_config parse_ctl_config(std::string_view json_text) {
       (void)retryhttp::http_endpoint::parse(config.endpoint);
     } catch (const std::invalid_argument& error) {
       throw retryhttp::config_error("endpoint", "an http:// URL such as http://127.0.0.1:8080",
-                                    "\"" + config.endpoint + "\" (" + error.what() + ")");
+                                    error.what());  // quotes the URL, printable, without user info
     }
   }
   if (const auto* timeout = root.if_contains("timeout_ms"))
@@ -74,11 +74,13 @@ inline std::optional<std::filesystem::path> find_ctl_config(const std::optional<
   std::filesystem::path candidate;
   if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg) {
     candidate = std::filesystem::path(xdg) / "vmm-ctl" / "config.json";
-    if (std::filesystem::exists(candidate)) return candidate;
+    std::error_code ec;  // an unreadable directory on the way is "not there", never an exception
+    if (std::filesystem::exists(candidate, ec)) return candidate;
   }
   if (const char* home = std::getenv("HOME"); home && *home) {
     candidate = std::filesystem::path(home) / ".config" / "vmm-ctl" / "config.json";
-    if (std::filesystem::exists(candidate)) return candidate;
+    std::error_code ec;
+    if (std::filesystem::exists(candidate, ec)) return candidate;
   }
   return std::nullopt;
 }
@@ -99,6 +101,9 @@ inline ctl_config load_ctl_config(const std::optional<std::string>& explicit_pat
   const auto status = std::filesystem::status(*path, ec);
   if (ec) throw unreadable(ec.message());
   if (std::filesystem::is_directory(status)) throw unreadable("it is a directory");
+  // Only a regular file: opening a FIFO would wait for a writer, and a device (/dev/zero, a terminal) may
+  // never end.
+  if (!std::filesystem::is_regular_file(status)) throw unreadable("it is not a regular file");
   std::ifstream file(*path, std::ios::binary);
   if (!file) throw unreadable(std::generic_category().message(errno));
   // Read one byte past the limit to tell a file at the limit from a larger one (or an endless device).

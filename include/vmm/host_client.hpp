@@ -7,6 +7,7 @@
 //
 // Templated on the client, so the same code runs over beast_transport in vmm-ctl and over the fakes in tests.
 
+#include <retryhttp/detail/printable.hpp>
 #include <retryhttp/error.hpp>
 #include <retryhttp/idempotency_key.hpp>
 #include <retryhttp/send_result.hpp>
@@ -74,65 +75,38 @@ struct call_result {
 
 namespace detail {
 
-/// The length of the UTF-8 sequence at `text[at]` when it is well formed and safe to show on a terminal, else
-/// 0. Not shown as they are: C1 controls (U+0080-U+009F, which terminals read as escape sequences), the line
-/// and paragraph separators, and the bidirectional overrides and isolates that make text read otherwise than
-/// it is stored.
-inline std::size_t safe_utf8_length(std::string_view text, std::size_t at) noexcept {
-  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned lead = byte(at);
-  std::size_t length = 0;
-  char32_t code = 0;
-  if (lead >= 0xc2 && lead <= 0xdf) {
-    length = 2;
-    code = lead & 0x1f;
-  } else if (lead >= 0xe0 && lead <= 0xef) {
-    length = 3;
-    code = lead & 0x0f;
-  } else if (lead >= 0xf0 && lead <= 0xf4) {
-    length = 4;
-    code = lead & 0x07;
-  } else {
-    return 0;
-  }
-  if (at + length > text.size()) return 0;
-  for (std::size_t i = 1; i < length; ++i) {
-    if ((byte(at + i) & 0xc0) != 0x80) return 0;
-    code = (code << 6) | (byte(at + i) & 0x3f);
-  }
-  constexpr char32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (code < smallest[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return 0;
-  if (code <= 0x9f || code == 0x2028 || code == 0x2029 || (code >= 0x202a && code <= 0x202e)
-      || (code >= 0x2066 && code <= 0x2069))
-    return 0;
-  return length;
-}
+using retryhttp::detail::printable;
 
-/// Text from the server as it may be printed on a terminal: control bytes, ill-formed UTF-8 and the
-/// characters safe_utf8_length refuses become \xNN, so a server cannot move the cursor, recolour or clear
-/// the operator's screen, or hide text. At most `limit` bytes of input are shown, then "...".
-inline std::string printable(std::string_view text, std::size_t limit = 200) {
+/// A JSON text as it may be printed on a terminal and still read as the same JSON: re-serialized, with the
+/// characters retryhttp::detail::safe_utf8_length refuses (C1 controls, line separators, bidirectional
+/// overrides) written as \uXXXX escapes. Boost.JSON accepts them raw inside strings, where a terminal would
+/// act on them. Control characters below 0x20 are escaped by the serializer itself.
+inline std::string terminal_safe_json(const boost::json::value& value) {
   static constexpr char hex[] = "0123456789abcdef";
+  const std::string text = boost::json::serialize(value);
   std::string out;
-  const std::size_t shown = std::min(text.size(), limit);
-  for (std::size_t at = 0; at < shown;) {
-    const auto c = static_cast<unsigned char>(text[at]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-      ++at;
+  out.reserve(text.size());
+  for (std::size_t at = 0; at < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[at]);
+    if (lead < 0x80) {
+      out += text[at++];
       continue;
     }
-    if (const auto length = c >= 0x80 ? safe_utf8_length(text, at) : 0; length != 0) {
-      out.append(text.substr(at, length));
+    if (const auto length = retryhttp::detail::safe_utf8_length(text, at); length != 0) {
+      out.append(text, at, length);
       at += length;
       continue;
     }
-    out += "\\x";
-    out += hex[c >> 4];
-    out += hex[c & 15];
-    ++at;
+    // The serializer's output is well-formed UTF-8, so a refused sequence is one of the two- or three-byte
+    // ones named above: decode it and write it as an escape.
+    const std::size_t length = lead < 0xe0 ? 2 : 3;
+    unsigned code = lead & (length == 2 ? 0x1fU : 0x0fU);
+    for (std::size_t i = 1; i < length && at + i < text.size(); ++i)
+      code = (code << 6) | (static_cast<unsigned char>(text[at + i]) & 0x3fU);
+    out += "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4) out += hex[(code >> shift) & 15];
+    at += length;
   }
-  if (shown < text.size()) out += "...";
   return out;
 }
 
@@ -267,14 +241,23 @@ class host_client {
     request.body() = boost::json::serialize(boost::json::object{
         {"name", spec.name}, {"cpus", spec.cpus}, {"memory_mib", spec.memory_mib}, {"image", spec.image}});
     request.prepare_payload();
-    auto result = call<vm>(std::move(request), stop, [&spec](const std::string& body) {
-      return detail::parse_vm_named(detail::parse_body(body), spec.name);
+    auto result = call<vm>(std::move(request), stop, [](const std::string& body) {
+      return detail::parse_vm(detail::parse_body(body), "vm");
     });
-    // A 2xx answer means the VM was created even when the answer cannot be read: say so, since the
-    // operator's next step (not creating it again) depends on it.
+    // A 2xx answer that cannot be read still means the VM was created: say so, since the operator's next
+    // step (not creating it again) depends on it.
     if (result.outcome == call_outcome::bad_response)
       result.message = "the VM \"" + spec.name + "\" was created (the server answered "
                        + std::to_string(result.status) + "), but " + result.message;
+    // An answer about another VM may be a reply meant for another request: whether this create was applied
+    // is unknown, which is what may_have_been_applied says (vmm-ctl then checks, and exits 4).
+    if (result.ok() && result.value->name != spec.name) {
+      result.outcome = call_outcome::may_have_been_applied;
+      result.message = "POST /v1/vms: the answer (" + std::to_string(result.status) + ") is about VM \""
+                       + detail::printable(result.value->name) + "\", not \"" + spec.name
+                       + "\": whether it was created is unknown";
+      result.value.reset();
+    }
     return result;
   }
 

@@ -173,7 +173,8 @@ int report(const vmm::call_result<T>& result, const std::string& command, const 
   using vmm::call_outcome;
   switch (result.outcome) {
     case call_outcome::ok:
-      if (print_body) fmt::print("{}\n", result.body);
+      // The body, re-serialized so that no character in it can act on the terminal: JSON all the same.
+      if (print_body) fmt::print("{}\n", vmm::detail::terminal_safe_json(boost::json::parse(result.body)));
       return success;
     case call_outcome::http_error:
     case call_outcome::bad_response:
@@ -206,7 +207,7 @@ void reconcile_create(Host& host, const std::string& name, std::chrono::millisec
                       const std::stop_token& stop) {
   const auto until = std::chrono::steady_clock::now() + window;
   auto pause = std::chrono::milliseconds(100);
-  for (;;) {
+  for (bool last = false;; pause *= 2) {
     const auto check = host.get_vm(name, stop);
     if (check.ok()) {
       fmt::print(
@@ -219,9 +220,12 @@ void reconcile_create(Host& host, const std::string& name, std::chrono::millisec
       fmt::print(stderr, "vmm-ctl: could not check whether the VM exists: {}\n", check.message);
       return;
     }
-    if (stop.stop_requested() || std::chrono::steady_clock::now() + pause > until) break;
-    retryhttp::system_clock{}.sleep_until(retryhttp::system_clock::now() + pause, stop);
-    pause *= 2;
+    if (last || stop.stop_requested()) break;
+    // The pauses grow, and the last one ends at the end of the window, where one more check is made.
+    const auto now = std::chrono::steady_clock::now();
+    last = now + pause >= until;
+    const auto wake = last ? until : now + pause;
+    if (!retryhttp::system_clock::sleep_until(wake, stop)) break;
   }
   fmt::print(stderr,
              "vmm-ctl: checked with GET /v1/vms/{} for {} ms: the VM is not visible; the create may not have "

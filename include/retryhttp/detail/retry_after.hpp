@@ -84,17 +84,29 @@ inline sys_seconds within_date_range(sys_seconds now) noexcept {
   return std::clamp(now, first, last);
 }
 
-/// The year a two-digit RFC 850 year stands for, seen from `now`: RFC 9110 section 5.6.7 asks a recipient to
-/// read a year that looks more than 50 years ahead as the most recent past year with those digits. A window
-/// of a century around now, from 49 years back to 50 ahead, does that, and keeps working as the years pass
-/// (a fixed cut-off such as "below 70 is 20xx" does not).
-inline int rfc850_year(int two_digits, sys_seconds now) {
-  const auto today = std::chrono::floor<std::chrono::days>(within_date_range(now));
-  const int current = static_cast<int>(std::chrono::year_month_day{today}.year());
-  int year = current - current % 100 + two_digits;
-  if (year > current + 50) year -= 100;
-  if (year < current - 49) year += 100;
-  return year;
+/// The instant a two-digit RFC 850 date stands for, seen from `now`. RFC 9110 section 5.6.7 asks a recipient
+/// to read a date that appears more than 50 years in the future as the most recent past year with those
+/// digits. Here: the date in `now`'s century, moved back a century when it is more than 50 years ahead, or on
+/// a century when it is more than 50 years behind (so "05" read in 2090 is 2105, not 2005). A window around
+/// now, unlike a fixed cut-off such as "below 70 is 20xx", keeps working as the years pass.
+inline std::optional<sys_seconds> rfc850_date(int two_digits, unsigned month, int day, int hour, int minute,
+                                              int second, sys_seconds now) {
+  using namespace std::chrono;
+  now = within_date_range(now);
+  const int current = static_cast<int>(year_month_day{floor<days>(now)}.year());
+  const int year = current - current % 100 + two_digits;
+  const auto fifty_years = duration_cast<seconds>(years{50});
+  const auto date = make_time(year, month, day, hour, minute, second);
+  if (date && *date > now + fifty_years) return make_time(year - 100, month, day, hour, minute, second);
+  if (date && *date < now - fifty_years) return make_time(year + 100, month, day, hour, minute, second);
+  // A date that is not valid in this century (29 February) may be in the neighbouring one: the nearer.
+  if (!date) {
+    const auto before = make_time(year - 100, month, day, hour, minute, second);
+    const auto after = make_time(year + 100, month, day, hour, minute, second);
+    if (before && *before >= now - fifty_years) return before;
+    if (after && *after <= now + fifty_years) return after;
+  }
+  return date;
 }
 
 /// An HTTP-date in any of its three formats, or nothing. `now` places a two-digit RFC 850 year in its
@@ -129,7 +141,7 @@ inline std::optional<sys_seconds> parse_http_date(std::string_view text, sys_sec
     const auto year = digits(text, at, 2);
     if (!year || !literal(text, at, " ") || !clock_time(text, at, hour, minute, second)) return std::nullopt;
     if (!literal(text, at, " GMT") || at != text.size()) return std::nullopt;
-    return make_time(rfc850_year(*year, now), *month, *day, hour, minute, second);
+    return rfc850_date(*year, *month, *day, hour, minute, second, now);
   }
   // asctime: "Sun Nov  6 08:49:37 1994"
   if (text.size() != 24 || text[3] != ' ' || text[7] != ' ') return std::nullopt;
