@@ -32,7 +32,28 @@
 
 namespace retryhttp {
 
-/// Per-call options of basic_client::send.
+namespace detail {
+/// What an AsyncTransport names, checked without Asio; <retryhttp/async.hpp> checks the rest when
+/// async_send is used.
+template <class T>
+concept names_async_transport_types = requires {
+  typename T::request_type;
+  typename T::response_type;
+  typename T::executor_type;
+}
+&&is_beast_request<typename T::request_type>&& is_beast_response<typename T::response_type>;
+
+/// The asynchronous driver of a client type, defined by <retryhttp/async.hpp>. Declared here so that
+/// basic_client::async_send needs no Asio header until it is used.
+template <class Client>
+struct async_driver {
+  static_assert(sizeof(Client) == 0,
+                "basic_client::async_send needs #include <retryhttp/async.hpp> and a Transport that models "
+                "retryhttp::AsyncTransport");
+};
+}  // namespace detail
+
+/// Per-call options of basic_client::send and async_send.
 struct call_options {
   /// Ends the call at once: before an attempt, during one, or during a wait.
   std::stop_token stop;
@@ -43,9 +64,10 @@ struct call_options {
 template <class T, class B = exponential_backoff, class C = system_clock, class I = method_idempotency,
           class O = no_observer>
 class basic_client {
-  static_assert(Transport<T>,
+  static_assert(Transport<T> || detail::names_async_transport_types<T>,
                 "basic_client: the Transport parameter must model retryhttp::Transport "
-                "(request_type, response_type, attempt(request, attempt_context) -> attempt_outcome)");
+                "(request_type, response_type, attempt(request, attempt_context) -> attempt_outcome) or "
+                "retryhttp::AsyncTransport (<retryhttp/async.hpp>)");
   static_assert(
       Backoff<B>,
       "basic_client: the Backoff parameter must model retryhttp::Backoff (start(base, cap) -> a schedule "
@@ -101,6 +123,23 @@ class basic_client {
     return send_prepared(request, options);
   }
 
+  /// Sends `request` asynchronously, retrying as send() does, on the transport's executor, for any Asio
+  /// completion token; completes with void(send_result<response_type>). Needs <retryhttp/async.hpp> and a
+  /// Transport that models AsyncTransport. `request` must stay valid until the operation completes.
+  template <class Token, class Self = basic_client>
+  auto async_send(const request_type& request, Token&& token)
+      -> decltype(detail::async_driver<Self>::initiate(std::declval<Self&>(), request, call_options{},
+                                                       std::forward<Token>(token))) {
+    return detail::async_driver<Self>::initiate(*this, request, call_options{}, std::forward<Token>(token));
+  }
+  template <class Token, class Self = basic_client>
+  auto async_send(const request_type& request, call_options options, Token&& token)
+      -> decltype(detail::async_driver<Self>::initiate(std::declval<Self&>(), request, std::move(options),
+                                                       std::forward<Token>(token))) {
+    return detail::async_driver<Self>::initiate(*this, request, std::move(options),
+                                                std::forward<Token>(token));
+  }
+
   /// Uses `budget` (or none) from now on; give several clients the same pointer to share it.
   void share_budget(std::shared_ptr<retry_budget> budget) noexcept { budget_ = std::move(budget); }
   const std::shared_ptr<retry_budget>& budget() const noexcept { return budget_; }
@@ -115,6 +154,9 @@ class basic_client {
   O& observer() noexcept { return observer_; }
 
  private:
+  template <class>
+  friend struct detail::async_driver;
+
   // One result object, filled in place and returned on every path (NRVO): the last attempt's response is
   // constructed inside it and never moved again, so a successful send adds no move of the response (its
   // fields and body) to what the transport did.

@@ -74,12 +74,49 @@ class fake_clock {
   void advance(duration step) { pass_time(now() + step, {}, false); }
 
   /// Runs `event` when virtual time reaches `when` (at once on the next pass if `when` is already past).
-  /// Events at the same instant run in the order they were scheduled.
-  void at(time_point when, std::function<void()> event) {
+  /// Events at the same instant run in the order they were scheduled. Returns the event's id, for cancel().
+  std::uint64_t at(time_point when, std::function<void()> event) {
     std::lock_guard lock(state_->mutex);
-    state_->events.push_back({when, state_->next_sequence++, std::move(event)});
+    const std::uint64_t id = state_->next_sequence++;
+    state_->events.push_back({when, id, std::move(event)});
+    return id;
   }
-  void after(duration delay, std::function<void()> event) { at(now() + delay, std::move(event)); }
+  std::uint64_t after(duration delay, std::function<void()> event) {
+    return at(now() + delay, std::move(event));
+  }
+
+  /// Removes a scheduled event that has not run yet; false when it has run or was removed before.
+  bool cancel(std::uint64_t id) {
+    std::lock_guard lock(state_->mutex);
+    const auto found = std::find_if(state_->events.begin(), state_->events.end(),
+                                    [id](const scheduled_event& event) { return event.sequence == id; });
+    if (found == state_->events.end()) return false;
+    state_->events.erase(found);
+    return true;
+  }
+
+  /// Moves time to the earliest scheduled event and runs every event due then. Returns false, and leaves
+  /// time as it is, when nothing is scheduled. This drives asynchronous waits and attempts in virtual time: a
+  /// test runs its io_context until nothing is ready, calls this, and repeats.
+  bool run_next_event() {
+    time_point next;
+    {
+      std::lock_guard lock(state_->mutex);
+      if (state_->events.empty()) return false;
+      next =
+          std::min_element(state_->events.begin(), state_->events.end(),
+                           [](const scheduled_event& a, const scheduled_event& b) { return a.when < b.when; })
+              ->when;
+    }
+    pass_time(std::max(next, now()), {}, false);
+    return true;
+  }
+
+  /// Adds a wait made elsewhere (an asynchronous wait) to the record that waits() returns.
+  void record_wait(const recorded_wait& wait) {
+    std::lock_guard lock(state_->mutex);
+    state_->waits.push_back(wait);
+  }
 
   /// Requests a stop on `source` at the virtual instant `when`: "canceled mid-wait", exactly.
   void request_stop_at(time_point when, std::stop_source source) {

@@ -171,16 +171,38 @@ class fake_transport {
 
   /// The Transport requirement. Throws std::logic_error when the script has no outcome for this attempt.
   attempt_outcome<response_type> attempt(const request_type& request, const attempt_context& context) {
-    scripted_outcome step = next_step();
+    scripted_outcome step = take_next_step();
     fake_clock& clock = state_->clock;
     const auto started = clock.now();
     auto outcome = play(step, context, clock);
+    record_attempt(request, context, started, outcome);
+    return outcome;
+  }
+
+  // ---- For a driver of its own (fake_async_transport plays the same script in virtual time) ----
+  /// The script's next step. Throws std::logic_error when there is none.
+  scripted_outcome take_next_step() { return next_step(); }
+  /// What a step produces once its latency has passed: the scripted response or failure.
+  static attempt_outcome<response_type> scripted_result(const scripted_outcome& step) {
+    if (step.what() == scripted_outcome::kind::fail)
+      return transport_failure{step.failure(), step.code(), {}, step.is_permanent()};
+    response_type response;
+    response.version(11);
+    response.result(step.status());
+    for (const auto& [name, value] : step.headers()) response.set(name, value);
+    response.body() = step.body_text();
+    response.prepare_payload();
+    return response;
+  }
+  /// Counts an attempt and records it (when recording), as attempt() does.
+  void record_attempt(const request_type& request, const attempt_context& context,
+                      fake_clock::time_point started, const attempt_outcome<response_type>& outcome) {
+    const auto ended = state_->clock.now();
     std::lock_guard lock(state_->mutex);
     ++state_->attempt_count;
     if (state_->keep_requests)
       state_->record.push_back(
-          {request, context.attempt, context.timeout, started, clock.now(), outcome.observe()});
-    return outcome;
+          {request, context.attempt, context.timeout, started, ended, outcome.observe()});
   }
 
   std::size_t attempt_count() const {
@@ -250,16 +272,7 @@ class fake_transport {
         return failure(cut_kind, boost::system::errc::operation_canceled);
       if (finish > deadline) return failure(cut_kind, boost::system::errc::timed_out);
     }
-    if (step.what() == kind::fail)
-      return transport_failure{step.failure(), step.code(), {}, step.is_permanent()};
-
-    response_type response;
-    response.version(11);
-    response.result(step.status());
-    for (const auto& [name, value] : step.headers()) response.set(name, value);
-    response.body() = step.body_text();
-    response.prepare_payload();
-    return response;
+    return scripted_result(step);
   }
 
   std::shared_ptr<state> state_;
