@@ -276,6 +276,7 @@ TEST_CASE("call_options::stop ends the call at each stage, from the virtual time
     CHECK(f.script().attempt_count() == 1);
     REQUIRE(f.clock.waits().size() == 1);
     CHECK(f.clock.waits()[0].interrupted);
+    CHECK(f.clock.waits()[0].waited() == 50ms);
   }
 }
 

@@ -17,6 +17,19 @@ namespace http = boost::beast::http;
 using retryhttp::idempotency_keys;
 using retryhttp::keyed_route;
 
+namespace {
+using orchestrator_client = retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff,
+                                                    t::fake_clock, vmm::orchestrator_idempotency>;
+/// A client of the orchestrator's rules with keyed creates, reproducible keys and delays.
+orchestrator_client keyed_client(const t::fake_clock& clock) {
+  return orchestrator_client{{},
+                             t::fake_transport{clock},
+                             retryhttp::exponential_backoff{1},
+                             clock,
+                             vmm::orchestrator_idempotency{true, 99}};
+}
+}  // namespace
+
 TEST_CASE("keys are UUID v4: version 4, variant 10xx, all different", "[idempotency_key]") {
   retryhttp::detail::splitmix64 random{1};
   const std::regex shape("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$");
@@ -54,13 +67,7 @@ TEST_CASE("a keyed route gets a key and becomes safe with it; other routes are t
 TEST_CASE("a keyed create whose response is lost is retried with the same key, once per call",
           "[idempotency_key][client]") {
   t::fake_clock clock;
-  retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock,
-                          vmm::orchestrator_idempotency>
-      client{{},
-             t::fake_transport{clock},
-             retryhttp::exponential_backoff{1},
-             clock,
-             vmm::orchestrator_idempotency{true, 99}};
+  auto client = keyed_client(clock);
   client.transport().script({t::reset_connection(), t::respond(503), t::respond(201), t::respond(201)});
   const t::fake_transport::request_type create{http::verb::post, "/v1/vms", 11, R"({"name":"a"})"};
   REQUIRE(client.send(create).ok());
@@ -129,13 +136,7 @@ TEST_CASE("only a usable key makes a keyed route safe", "[idempotency_key]") {
 TEST_CASE("a keyed create with a blank key is sent with a fresh key, so its retry cannot create twice",
           "[idempotency_key][client]") {
   t::fake_clock clock;
-  retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock,
-                          vmm::orchestrator_idempotency>
-      client{{},
-             t::fake_transport{clock},
-             retryhttp::exponential_backoff{1},
-             clock,
-             vmm::orchestrator_idempotency{true, 99}};
+  auto client = keyed_client(clock);
   client.transport().script({t::reset_connection(), t::respond(201)});
   t::fake_transport::request_type create{http::verb::post, "/v1/vms", 11, R"({"name":"a"})"};
   create.set("Idempotency-Key", " ");
@@ -148,16 +149,10 @@ TEST_CASE("a keyed create with a blank key is sent with a fresh key, so its retr
   CHECK(sent[1]["Idempotency-Key"] == key);
 }
 
-TEST_CASE("without keys on, a create carrying a blank key is still never re-sent",
+TEST_CASE("a create carrying an unusable key keeps it, is judged unsafe, and is never re-sent",
           "[idempotency_key][client]") {
   t::fake_clock clock;
-  retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock,
-                          vmm::orchestrator_idempotency>
-      client{{},
-             t::fake_transport{clock},
-             retryhttp::exponential_backoff{1},
-             clock,
-             vmm::orchestrator_idempotency{true, 99}};
+  auto client = keyed_client(clock);
   client.transport().script({t::reset_connection(), t::respond(201)});
   t::fake_transport::request_type create{http::verb::post, "/v1/vms", 11, R"({"name":"a"})"};
   create.set("Idempotency-Key", "a\r\nb");  // present, not blank, unusable: kept, and the create is unsafe
