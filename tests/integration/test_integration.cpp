@@ -10,6 +10,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
@@ -355,6 +356,30 @@ TEST_CASE("orchestrator-sim: 400 for a malformed body, 413 for an oversized one,
   CHECK(oversized.response().result_int() == 413);
   CHECK(sim->requests().size() == 2);  // the two 400s; the 413 body was never read as a request
   sim.reset();                         // SIGTERM; the destructor waits for a clean exit
+}
+
+TEST_CASE("orchestrator-sim: a request whose chunk extension never ends is cut off, not buffered",
+          "[integration][sim]") {
+  simulator sim;
+  const auto port = static_cast<unsigned short>(std::stoi(sim.url().substr(sim.url().rfind(':') + 1)));
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket socket(io);
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  const std::string head = "POST /v1/vms HTTP/1.1\r\nHost: sim\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=";
+  boost::system::error_code ec;
+  boost::asio::write(socket, boost::asio::buffer(head), ec);
+  // Send up to 256 MiB of one chunk extension. Its read buffer holds 64 KiB, so the simulator closes the
+  // connection long before; without the bound it read all of it (and held it).
+  const std::string endless(64 * 1024, 'a');
+  std::size_t sent = 0;
+  while (!ec && sent < 256 * 1024 * 1024)
+    sent += boost::asio::write(socket, boost::asio::buffer(endless), ec);
+  CHECK(ec);
+  CHECK(sent < 32 * 1024 * 1024);  // what the kernel's socket buffers take in before the close is seen
+  // The simulator still serves, and counted no request.
+  auto host = fast_host(sim.url());
+  CHECK(host.list_vms().ok());
+  CHECK(sim.count("POST /v1/vms") == 0);
 }
 
 // ---- Retry-After, deadlines, budgets and keys, each against the simulator
