@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -192,114 +193,88 @@ inline std::string server_error_text(const std::string& body) {
 
 }  // namespace detail
 
+namespace detail {
+/// The asynchronous driver of a host_client type, defined by <vmm/async_host_client.hpp>.
+template <class Host>
+struct async_host_driver {
+  static_assert(sizeof(Host) == 0,
+                "host_client's async_ calls need #include <vmm/async_host_client.hpp> and a client whose "
+                "Transport models retryhttp::AsyncTransport");
+};
+}  // namespace detail
+
 template <class Client>
 class host_client {
  public:
   using request_type = typename Client::request_type;
 
+  /// One call, prepared: the request and how its answer is read, or the result when it was refused before
+  /// anything could be sent. The synchronous and the asynchronous calls run the same plans.
+  template <class T>
+  struct plan {
+    std::optional<call_result<T>> refused;
+    request_type request;
+    std::function<T(const std::string&)> parse;
+    std::function<void(call_result<T>&)> finish;  // adjusts the result (create's rules), may be empty
+  };
+
   explicit host_client(Client client) : client_(std::move(client)) {}
 
-  call_result<std::vector<vm>> list_vms(std::stop_token stop = {}) {
-    return call<std::vector<vm>>(
-        make(boost::beast::http::verb::get, "/v1/vms"), stop, [](const std::string& body) {
-          const auto value = detail::parse_body(body);
-          const auto* list = value.is_object() ? value.get_object().if_contains("vms") : nullptr;
-          if (!list || !list->is_array()) throw std::invalid_argument("expected {\"vms\": [...]}");
-          std::vector<vm> vms;
-          std::size_t index = 0;
-          for (const auto& element : list->get_array())
-            vms.push_back(detail::parse_vm(element, "vms[" + std::to_string(index++) + "]"));
-          return vms;
-        });
-  }
-
+  call_result<std::vector<vm>> list_vms(std::stop_token stop = {}) { return run(list_plan(), stop); }
   call_result<vm> get_vm(std::string_view name, std::stop_token stop = {}) {
-    return vm_call(boost::beast::http::verb::get, name, "", stop);
+    return run(vm_plan(boost::beast::http::verb::get, name, ""), stop);
   }
   call_result<vm> start_vm(std::string_view name, std::stop_token stop = {}) {
-    return vm_call(boost::beast::http::verb::post, name, "/start", stop);
+    return run(vm_plan(boost::beast::http::verb::post, name, "/start"), stop);
   }
   call_result<vm> stop_vm(std::string_view name, std::stop_token stop = {}) {
-    return vm_call(boost::beast::http::verb::post, name, "/stop", stop);
+    return run(vm_plan(boost::beast::http::verb::post, name, "/stop"), stop);
   }
-
   call_result<vm> create_vm(const vm_spec& spec, std::stop_token stop = {}) {
-    if (auto problem = detail::name_problem(spec.name); !problem.empty())
-      return rejected<vm>(spec.name, problem);
-    // A blank key is no key to a server: a create re-sent with it could create twice.
-    if (spec.idempotency_key && !retryhttp::is_usable_key(*spec.idempotency_key)) {
-      call_result<vm> result;
-      result.outcome = call_outcome::bad_argument;
-      result.message =
-          "invalid idempotency key: expected 1 to 255 printable ASCII characters, not starting or ending "
-          "with a space";
-      return result;
-    }
-    auto request = make(boost::beast::http::verb::post, "/v1/vms");
-    request.set(boost::beast::http::field::content_type, "application/json");
-    if (spec.idempotency_key) request.set("Idempotency-Key", *spec.idempotency_key);
-    request.body() = boost::json::serialize(boost::json::object{
-        {"name", spec.name}, {"cpus", spec.cpus}, {"memory_mib", spec.memory_mib}, {"image", spec.image}});
-    request.prepare_payload();
-    auto result = call<vm>(std::move(request), stop, [](const std::string& body) {
-      return detail::parse_vm(detail::parse_body(body), "vm");
-    });
-    // A 2xx answer that cannot be read still means the VM was created: say so, since the operator's next
-    // step (not creating it again) depends on it.
-    if (result.outcome == call_outcome::bad_response)
-      result.message = "the VM \"" + spec.name + "\" was created (the server answered "
-                       + std::to_string(result.status) + "), but " + result.message;
-    // An answer about another VM may be a reply meant for another request: whether this create was applied
-    // is unknown, which is what may_have_been_applied says (vmm-ctl then checks, and exits 4).
-    if (result.ok() && result.value->name != spec.name) {
-      result.outcome = call_outcome::may_have_been_applied;
-      result.message = "POST /v1/vms: the answer (" + std::to_string(result.status) + ") is about VM \""
-                       + detail::printable(result.value->name) + "\", not \"" + spec.name
-                       + "\": whether it was created is unknown";
-      result.value.reset();
-    }
-    return result;
+    return run(create_plan(spec), stop);
+  }
+  call_result<std::monostate> delete_vm(std::string_view name, std::stop_token stop = {}) {
+    return run(delete_plan(name), stop);
   }
 
-  call_result<std::monostate> delete_vm(std::string_view name, std::stop_token stop = {}) {
-    if (auto problem = detail::name_problem(name); !problem.empty())
-      return rejected<std::monostate>(name, problem);
-    return call<std::monostate>(
-        make(boost::beast::http::verb::delete_, "/v1/vms/" + detail::encode_segment(name)), stop,
-        [](const std::string&) { return std::monostate{}; });
+  /// The same calls, asynchronous, for any Asio completion token: each completes with void(call_result<T>)
+  /// on the client's transport executor, with the same rules (a create is never re-sent after an ambiguous
+  /// failure; keys and reconciliation as in the synchronous calls). Needs <vmm/async_host_client.hpp>.
+  /// Arguments are copied: nothing the caller passes needs to outlive the call.
+  template <class Token, class Self = host_client>
+  auto async_list_vms(Token&& token) {
+    return detail::async_host_driver<Self>::initiate(*this, list_plan(), std::forward<Token>(token));
+  }
+  template <class Token, class Self = host_client>
+  auto async_get_vm(std::string_view name, Token&& token) {
+    return detail::async_host_driver<Self>::initiate(*this, vm_plan(boost::beast::http::verb::get, name, ""),
+                                                     std::forward<Token>(token));
+  }
+  template <class Token, class Self = host_client>
+  auto async_start_vm(std::string_view name, Token&& token) {
+    return detail::async_host_driver<Self>::initiate(
+        *this, vm_plan(boost::beast::http::verb::post, name, "/start"), std::forward<Token>(token));
+  }
+  template <class Token, class Self = host_client>
+  auto async_stop_vm(std::string_view name, Token&& token) {
+    return detail::async_host_driver<Self>::initiate(
+        *this, vm_plan(boost::beast::http::verb::post, name, "/stop"), std::forward<Token>(token));
+  }
+  template <class Token, class Self = host_client>
+  auto async_create_vm(const vm_spec& spec, Token&& token) {
+    return detail::async_host_driver<Self>::initiate(*this, create_plan(spec), std::forward<Token>(token));
+  }
+  template <class Token, class Self = host_client>
+  auto async_delete_vm(std::string_view name, Token&& token) {
+    return detail::async_host_driver<Self>::initiate(*this, delete_plan(name), std::forward<Token>(token));
   }
 
   Client& client() noexcept { return client_; }
 
- private:
-  static request_type make(boost::beast::http::verb method, const std::string& target) {
-    request_type request{method, target, 11};
-    request.set(boost::beast::http::field::accept, "application/json");
-    request.prepare_payload();
-    return request;
-  }
-
-  template <class T>
-  static call_result<T> rejected(std::string_view name, const std::string& problem) {
-    call_result<T> result;
-    result.outcome = call_outcome::bad_argument;
-    result.message = "invalid VM name \"" + std::string(name) + "\": " + problem;
-    return result;
-  }
-
-  call_result<vm> vm_call(boost::beast::http::verb method, std::string_view name, std::string_view action,
-                          std::stop_token stop) {
-    if (auto problem = detail::name_problem(name); !problem.empty()) return rejected<vm>(name, problem);
-    std::string target = "/v1/vms/" + detail::encode_segment(name);
-    target += action;
-    return call<vm>(make(method, target), stop, [name](const std::string& body) {
-      return detail::parse_vm_named(detail::parse_body(body), name);
-    });
-  }
-
-  template <class T, class Parse>
-  call_result<T> call(const request_type& request, std::stop_token stop, Parse parse) {
-    auto sent = client_.send(request, stop);
+  /// What a finished send means for a plan: the call's result, as both kinds of calls report it.
+  template <class T, class Sent>
+  static call_result<T> result_of(const plan<T>& planned, const Sent& sent) {
+    const request_type& request = planned.request;
     call_result<T> result;
     result.attempts = sent.attempts();
     if (sent.has_response()) {
@@ -319,22 +294,121 @@ class host_client {
       } else {
         result.outcome = call_outcome::network_error;
       }
-      return result;
-    }
-    if (result.status < 200 || result.status > 299) {
+    } else if (result.status < 200 || result.status > 299) {
       result.outcome = call_outcome::http_error;
       result.message = what + ": the server answered " + std::to_string(result.status) + ": "
                        + detail::server_error_text(result.body);
-      return result;
+    } else {
+      try {
+        result.value = planned.parse(result.body);
+      } catch (const std::exception& error) {
+        result.outcome = call_outcome::bad_response;
+        result.message =
+            what + ": unexpected response body from the server: " + detail::printable(error.what(), 400);
+      }
     }
-    try {
-      result.value = parse(result.body);
-    } catch (const std::exception& error) {
-      result.outcome = call_outcome::bad_response;
-      result.message =
-          what + ": unexpected response body from the server: " + detail::printable(error.what(), 400);
-    }
+    if (planned.finish) planned.finish(result);
     return result;
+  }
+
+ private:
+  template <class T>
+  call_result<T> run(const plan<T>& planned, std::stop_token stop) {
+    if (planned.refused) return *planned.refused;
+    return result_of(planned, client_.send(planned.request, stop));
+  }
+
+  static request_type make(boost::beast::http::verb method, const std::string& target) {
+    request_type request{method, target, 11};
+    request.set(boost::beast::http::field::accept, "application/json");
+    request.prepare_payload();
+    return request;
+  }
+
+  template <class T>
+  static plan<T> refused_plan(std::string message) {
+    plan<T> refused;
+    refused.refused.emplace();
+    refused.refused->outcome = call_outcome::bad_argument;
+    refused.refused->message = std::move(message);
+    return refused;
+  }
+  template <class T>
+  static plan<T> refused_name(std::string_view name, const std::string& problem) {
+    return refused_plan<T>("invalid VM name \"" + detail::printable(name) + "\": " + problem);
+  }
+
+  static plan<std::vector<vm>> list_plan() {
+    plan<std::vector<vm>> planned;
+    planned.request = make(boost::beast::http::verb::get, "/v1/vms");
+    planned.parse = [](const std::string& body) {
+      const auto value = detail::parse_body(body);
+      const auto* list = value.is_object() ? value.get_object().if_contains("vms") : nullptr;
+      if (!list || !list->is_array()) throw std::invalid_argument("expected {\"vms\": [...]}");
+      std::vector<vm> vms;
+      std::size_t index = 0;
+      for (const auto& element : list->get_array())
+        vms.push_back(detail::parse_vm(element, "vms[" + std::to_string(index++) + "]"));
+      return vms;
+    };
+    return planned;
+  }
+
+  static plan<vm> vm_plan(boost::beast::http::verb method, std::string_view name, std::string_view action) {
+    if (auto problem = detail::name_problem(name); !problem.empty()) return refused_name<vm>(name, problem);
+    std::string target = "/v1/vms/" + detail::encode_segment(name);
+    target += action;
+    plan<vm> planned;
+    planned.request = make(method, target);
+    planned.parse = [expected = std::string(name)](const std::string& body) {
+      return detail::parse_vm_named(detail::parse_body(body), expected);
+    };
+    return planned;
+  }
+
+  static plan<vm> create_plan(const vm_spec& spec) {
+    if (auto problem = detail::name_problem(spec.name); !problem.empty())
+      return refused_name<vm>(spec.name, problem);
+    // A blank key is no key to a server: a create re-sent with it could create twice.
+    if (spec.idempotency_key && !retryhttp::is_usable_key(*spec.idempotency_key))
+      return refused_plan<vm>(
+          "invalid idempotency key: expected 1 to 255 printable ASCII characters, not starting or ending "
+          "with a "
+          "space");
+    plan<vm> planned;
+    planned.request = make(boost::beast::http::verb::post, "/v1/vms");
+    planned.request.set(boost::beast::http::field::content_type, "application/json");
+    if (spec.idempotency_key) planned.request.set("Idempotency-Key", *spec.idempotency_key);
+    planned.request.body() = boost::json::serialize(boost::json::object{
+        {"name", spec.name}, {"cpus", spec.cpus}, {"memory_mib", spec.memory_mib}, {"image", spec.image}});
+    planned.request.prepare_payload();
+    planned.parse = [](const std::string& body) { return detail::parse_vm(detail::parse_body(body), "vm"); };
+    planned.finish = [name = spec.name](call_result<vm>& result) {
+      // A 2xx answer that cannot be read still means the VM was created: say so, since the operator's next
+      // step (not creating it again) depends on it.
+      if (result.outcome == call_outcome::bad_response)
+        result.message = "the VM \"" + name + "\" was created (the server answered "
+                         + std::to_string(result.status) + "), but " + result.message;
+      // An answer about another VM may be a reply meant for another request: whether this create was
+      // applied is unknown, which is what may_have_been_applied says (vmm-ctl then checks, and exits 4).
+      if (result.ok() && result.value->name != name) {
+        result.outcome = call_outcome::may_have_been_applied;
+        result.message = "POST /v1/vms: the answer (" + std::to_string(result.status) + ") is about VM \""
+                         + detail::printable(result.value->name) + "\", not \"" + name
+                         + "\": whether it was created is unknown";
+        result.value.reset();
+      }
+    };
+    return planned;
+  }
+
+  static plan<std::monostate> delete_plan(std::string_view name) {
+    if (auto problem = detail::name_problem(name); !problem.empty())
+      return refused_name<std::monostate>(name, problem);
+    plan<std::monostate> planned;
+    planned.request = make(boost::beast::http::verb::delete_, "/v1/vms/" + detail::encode_segment(name));
+    planned.parse = [](const std::string&) { return std::monostate{}; };
+    return planned;
   }
 
   Client client_;
