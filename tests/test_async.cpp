@@ -52,18 +52,7 @@ struct fixture {
   t::fake_transport& script() { return client.transport().script(); }
 
   /// Runs the io_context and virtual time until nothing is left to do (bounded).
-  void run() {
-    for (int rounds = 0; rounds < 1'000'000; ++rounds) {
-      io.restart();
-      io.poll();
-      if (!clock.run_next_event()) {
-        io.restart();
-        io.poll();
-        return;
-      }
-    }
-    FAIL("virtual time did not settle");
-  }
+  void run() { REQUIRE(t::run_until_idle(io, clock)); }
 };
 
 http::request<http::string_body> request(http::verb method, const char* target) {
@@ -345,13 +334,7 @@ TEST_CASE("1,000 concurrent calls with scripted faults: every delay and every re
   }
   for (int i = 0; i < calls; ++i)
     clients[i]->async_send(list_vms, [&results, i](result_type r) { results[i] = std::move(r); });
-  for (int rounds = 0; rounds < 100'000; ++rounds) {
-    io.restart();
-    io.poll();
-    if (!clock.run_next_event()) break;
-  }
-  io.restart();
-  io.poll();
+  REQUIRE(t::run_until_idle(io, clock));
   for (int i = 0; i < calls; ++i) {
     CAPTURE(i);
     REQUIRE(results[i]);

@@ -38,15 +38,7 @@ struct fixture {
   t::fake_clock clock;
   vmm::host_client<client_type> host;
   t::fake_transport& script() { return host.client().transport().script(); }
-  void run() {
-    for (int rounds = 0; rounds < 100'000; ++rounds) {
-      io.restart();
-      io.poll();
-      if (!clock.run_next_event()) break;
-    }
-    io.restart();
-    io.poll();
-  }
+  void run() { REQUIRE(t::run_until_idle(io, clock)); }
 };
 }  // namespace
 

@@ -6,7 +6,7 @@
 // moves virtual time past them (fake_clock::run_next_event), their handlers are posted to their executors, so
 // running the io_context then completes them. Nothing reads the wall clock or sleeps:
 //
-//   while (!done) { io.poll(); io.restart(); if (!clock.run_next_event()) break; }
+//   testing::run_until_idle(io, clock);  // io.poll(), then the next event, until nothing is left
 //
 // Both honour per-operation cancellation through the handler's cancellation slot, at once.
 
@@ -20,10 +20,12 @@
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -65,6 +67,23 @@ class pending_completion<void(Args...)>
   std::optional<boost::asio::any_completion_handler<void(Args...)>> handler_;
 };
 }  // namespace detail
+
+/// Runs `io` and the clock's virtual time until nothing is left to do: the handlers that are ready, then the
+/// next event on the timeline, and again. Returns true once settled, false after `max_rounds` rounds (so a
+/// test that never settles fails instead of hanging).
+inline bool run_until_idle(boost::asio::io_context& io, fake_clock& clock,
+                           std::size_t max_rounds = 1'000'000) {
+  for (std::size_t round = 0; round < max_rounds; ++round) {
+    io.restart();
+    io.poll();
+    if (!clock.run_next_event()) {
+      io.restart();
+      io.poll();
+      return true;
+    }
+  }
+  return false;
+}
 
 /// fake_clock's asynchronous wait: an event at `until` on the clock's timeline, recorded in waits() as
 /// sleep_until's are. Completes with void(error_code): success at `until`, operation_aborted when the
