@@ -10,6 +10,7 @@
 // ambiguous after.
 
 #include <retryhttp/client.hpp>
+#include <retryhttp/detail/http_exchange.hpp>
 #include <retryhttp/detail/socket_stream.hpp>
 #include <retryhttp/detail/wire_text.hpp>
 #include <retryhttp/http_endpoint.hpp>
@@ -99,20 +100,15 @@ class beast_transport {
                                          : s.options.default_attempt_timeout;
     // Checked before connecting: a request that cannot be written safely is refused without touching the
     // network, and refused again on any retry.
-    const request_check check = check_request(request);
-    if (check == request_check::unsafe_to_write) {
-      transport_failure refused{failure_kind::not_sent, make_error_code(boost::beast::http::error::bad_value),
-                                describe_unsafe_request(request)};
-      refused.permanent = true;
-      return refused;
-    }
+    const detail::request_check check = detail::check_request(request);
+    if (check == detail::request_check::unsafe_to_write) return detail::refused_request(request);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     s.attempt_timeout = timeout;
     if (!reusable(s)) {
       close(s);
       if (auto failed = connect(s, deadline, context.stop)) return std::move(*failed);
     }
-    return exchange(s, request, check == request_check::needs_completion, deadline, context.stop);
+    return exchange(s, request, check == detail::request_check::needs_completion, deadline, context.stop);
   }
 
   /// Connections opened so far: 1 after many calls means keep-alive worked.
@@ -214,7 +210,8 @@ class beast_transport {
     };
 
     std::optional<request_type> completed;
-    if (needs_completion) completed.emplace(complete(s, request));
+    if (needs_completion)
+      completed.emplace(detail::completed_request(request, s.endpoint.host_header, s.options.user_agent));
     boost::system::error_code ec;
     const auto written = http::write(stream, completed ? *completed : request, ec);
     // Refused before its first byte (a reset connection, a stop): the server cannot have seen the request.
@@ -231,10 +228,10 @@ class beast_transport {
       if (request.method() == http::verb::head) parser.skip(true);
       http::read(stream, s.buffer, parser, ec);
       if (ec) {
-        auto failed = fail(failure_kind::ambiguous, ec, describe_read_error(s, ec));
-        // A response over a limit would come again just as large: sending again cannot help.
-        failed.failure().permanent = ec == http::error::body_limit || ec == http::error::header_limit
-                                     || ec == http::error::buffer_overflow;
+        auto failed = fail(failure_kind::ambiguous, ec,
+                           detail::describe_read_error(ec, {s.attempt_timeout, s.options.header_limit,
+                                                            s.options.body_limit, s.buffer.max_size()}));
+        failed.failure().permanent = detail::is_permanent_read_error(ec);
         return failed;
       }
       const unsigned status = parser.get().result_int();
@@ -244,145 +241,9 @@ class beast_transport {
         keep = response.keep_alive() && s.buffer.size() == 0;
         return response;
       }
-      if (status < 100)  // Beast reads any three digits; no such status exists
-        return fail(failure_kind::ambiguous, make_error_code(http::error::bad_status),
-                    "the reply is not valid HTTP/1.1 (status " + std::to_string(status) + ")");
-      if (status == 101)  // switching protocols: nothing after it is HTTP/1.1, and no upgrade was asked for
-        return fail(failure_kind::ambiguous, make_error_code(http::error::bad_status),
-                    "the server switched protocols (101) although no upgrade was asked for");
-      if (interim + 1 > s.options.max_interim_responses) {
-        auto failed = fail(failure_kind::ambiguous, make_error_code(http::error::bad_status),
-                           "the server sent more than " + std::to_string(s.options.max_interim_responses)
-                               + " interim (1xx) responses");
-        failed.failure().permanent = true;
-        return failed;
-      }
+      auto verdict = detail::on_interim_response(status, interim, s.options.max_interim_responses);
+      if (verdict.fails) return std::move(*verdict.fails);
     }
-  }
-
-  static request_type complete(const state& s, const request_type& request) {
-    namespace http = boost::beast::http;
-    request_type completed = request;
-    if (completed.count(http::field::host) == 0) completed.set(http::field::host, s.endpoint.host_header);
-    if (completed.count(http::field::user_agent) == 0)
-      completed.set(http::field::user_agent, s.options.user_agent);
-    completed.prepare_payload();
-    return completed;
-  }
-
-  enum class request_check { ready, needs_completion, unsafe_to_write };
-
-  static std::string_view view(boost::beast::string_view text) noexcept { return {text.data(), text.size()}; }
-
-  // What a request needs before it is written: Host, User-Agent and one correct Content-Length, and nothing
-  // in its request line or fields that would change how the server splits the bytes (written as it is, a CR
-  // or LF in a field would end the field early and let its text be read as another field or a second
-  // request). A request that has
-  // them is written as it is (no copy); otherwise a copy gets them. One pass over the fields, comparing their
-  // enum names: a lookup per field (count, operator[], chunked) cost ~1,100 instructions per request, about
-  // a tenth of a whole kept-alive exchange.
-  static request_check check_request(const request_type& request) {
-    namespace http = boost::beast::http;
-    bool has_host = false;
-    bool has_user_agent = false;
-    bool has_transfer_encoding = false;
-    std::size_t lengths = 0;
-    std::string_view length;
-    // A known verb is safe by construction; only a method string of the caller's is looked at.
-    if (!detail::is_safe_request_word(view(request.target()))
-        || (request.method() == http::verb::unknown
-            && !detail::is_safe_request_word(view(request.method_string()))))
-      return request_check::unsafe_to_write;
-    for (const auto& field : request) {
-      if (!detail::is_safe_field_value(view(field.value()))) return request_check::unsafe_to_write;
-      switch (field.name()) {
-        case http::field::host:
-          has_host = true;
-          break;
-        case http::field::user_agent:
-          has_user_agent = true;
-          break;
-        case http::field::transfer_encoding:
-          has_transfer_encoding = true;
-          break;
-        case http::field::content_length:
-          ++lengths;
-          length = view(field.value());
-          break;
-        case http::field::unknown:
-          // A name of our own choosing (Idempotency-Key) is a token: no separators, spaces or controls.
-          if (!is_token(view(field.name_string()))) return request_check::unsafe_to_write;
-          break;
-        default:
-          break;
-      }
-    }
-    if (!has_host || !has_user_agent) return request_check::needs_completion;
-    if (has_transfer_encoding && request.chunked()) return request_check::ready;
-    if (lengths > 1) return request_check::needs_completion;  // prepare_payload leaves exactly one
-    if (lengths == 1) {
-      char digits[24];
-      const auto printed = std::to_chars(digits, digits + sizeof digits, request.body().size());
-      return length == std::string_view(digits, static_cast<std::size_t>(printed.ptr - digits))
-                 ? request_check::ready
-                 : request_check::needs_completion;
-    }
-    // No Content-Length: fine only for an empty body on a method that does not expect one.
-    const auto method = request.method();
-    return request.body().empty() && method != http::verb::post && method != http::verb::put
-                   && method != http::verb::patch
-               ? request_check::ready
-               : request_check::needs_completion;
-  }
-
-  // RFC 9110 token characters.
-  static bool is_token(std::string_view name) noexcept {
-    if (name.empty()) return false;
-    for (const char c : name) {
-      const auto byte = static_cast<unsigned char>(c);
-      const bool alnum =
-          (byte >= '0' && byte <= '9') || (byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z');
-      if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) return false;
-    }
-    return true;
-  }
-
-  // Names the part of a refused request, without echoing its bytes (they may hold a secret or a terminal
-  // escape).
-  static std::string describe_unsafe_request(const request_type& request) {
-    if (!detail::is_safe_request_word(view(request.target())))
-      return "the request target is empty or holds a space or control character; not sent";
-    if (!detail::is_safe_request_word(view(request.method_string())))
-      return "the request method is not a token; not sent";
-    for (const auto& field : request) {
-      const std::string name(view(field.name_string()));
-      if (field.name() == boost::beast::http::field::unknown && !is_token(name))
-        return "a field name is not a token; not sent";
-      if (!detail::is_safe_field_value(view(field.value())))
-        return "the field \"" + name + "\" holds a control character (CR, LF, NUL...); not sent";
-    }
-    return "the request cannot be written safely; not sent";
-  }
-
-  static std::string describe_read_error(const state& s, const boost::system::error_code& ec) {
-    namespace http = boost::beast::http;
-    if (ec == boost::system::errc::timed_out)
-      return "no complete response within the attempt's " + std::to_string(s.attempt_timeout.count()) + " ms";
-    if (ec == http::error::end_of_stream) return "the server closed the connection without answering";
-    if (ec == http::error::partial_message) return "the response was cut off before its end";
-    if (ec == http::error::body_limit)
-      return "the response body is larger than the limit of " + std::to_string(s.options.body_limit)
-             + " bytes";
-    if (ec == http::error::header_limit)
-      return "the response header is larger than the limit of " + std::to_string(s.options.header_limit)
-             + " bytes";
-    if (ec == http::error::buffer_overflow)
-      return "a chunk-size line or trailer of the response is larger than the read buffer's limit of "
-             + std::to_string(s.buffer.max_size()) + " bytes";
-    if (ec.category() == http::make_error_code(http::error::bad_version).category())
-      return "the reply is not valid HTTP/1.1";
-    if (ec == boost::asio::error::connection_reset) return "the server reset the connection";
-    return {};
   }
 
   // Resolves and connects on Asio (both have timeouts and cancel at once), then leaves the socket in blocking
