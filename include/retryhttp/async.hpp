@@ -29,6 +29,7 @@
 #include <boost/asio/compose.hpp>
 #include <boost/asio/consign.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/recycling_allocator.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -233,17 +234,20 @@ struct async_driver<basic_client<T, B, C, I, O>> {
     template <class Self>
     void finish(Self& self) {
       on_stop.reset();  // no stop may reach this call once it has completed
-      auto call_state = std::move(c);
-      self.complete(std::move(call_state->result));
+      // The call's state is freed before the handler runs, so that a call the handler starts reuses its
+      // memory.
+      result_type result = std::move(c->result);
+      c.reset();
+      self.complete(std::move(result));
     }
   };
 
   template <class Token>
   static auto initiate(client_type& client, const request_type& request, call_options options,
                        Token&& token) {
-    auto c =
-        std::make_shared<call>(client, request, std::move(options),
-                               client.backoff_.start(client.config_.base_delay, client.config_.max_delay));
+    auto c = std::allocate_shared<call>(
+        boost::asio::recycling_allocator<call>(), client, request, std::move(options),
+        client.backoff_.start(client.config_.base_delay, client.config_.max_delay));
     if constexpr (detail::issues_idempotency_keys<I>) {
       if (auto key = client.idempotency_.key_for(request)) {
         c->keyed.emplace(request);

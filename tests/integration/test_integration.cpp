@@ -22,63 +22,14 @@
 #include <vector>
 
 #include "process.hpp"
+#include "simulator.hpp"
 
 using namespace std::chrono_literals;
 namespace http = boost::beast::http;
 
 namespace {
 
-class simulator {
- public:
-  explicit simulator(std::vector<std::string> faults = {}, std::string address = "127.0.0.1") {
-    std::vector<std::string> args{"--port", "0", "--address", address};
-    for (auto& fault : faults) {
-      args.push_back("--fault");
-      args.push_back(fault);
-    }
-    process_ = std::make_unique<it::process>(it::env_or_fail("ORCHESTRATOR_SIM"), args);
-    const auto until = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < until) {
-      const std::string out = process_->out();
-      const auto at = out.find("listening on ");
-      if (at != std::string::npos && out.find('\n', at) != std::string::npos) {
-        url_ = out.substr(at + 13, out.find('\n', at) - at - 13);
-        return;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    throw std::runtime_error("orchestrator-sim did not start: " + process_->err());
-  }
-  ~simulator() {
-    process_->signal(SIGTERM);
-    (void)process_->wait_for(5s);
-  }
-
-  const std::string& url() const { return url_; }
-
-  /// The API requests the simulator has seen, as "METHOD target".
-  std::vector<std::string> requests() const {
-    retryhttp::beast_transport transport{url_};
-    const auto outcome = transport.attempt({http::verb::get, "/_sim/requests", 11}, {{}, 5s, 1});
-    REQUIRE(outcome.has_response());
-    const auto value = boost::json::parse(outcome.response().body());
-    std::vector<std::string> seen;
-    for (const auto& entry : value.at("requests").as_array())
-      seen.push_back(std::string(entry.at("method").as_string()) + " "
-                     + std::string(entry.at("target").as_string()));
-    return seen;
-  }
-  std::size_t count(const std::string& request_line) const {
-    std::size_t n = 0;
-    for (const auto& seen : requests()) n += seen == request_line ? 1 : 0;
-    return n;
-  }
-  std::string log() const { return process_->err(); }
-
- private:
-  std::unique_ptr<it::process> process_;
-  std::string url_;
-};
+using it::simulator;
 
 using orchestrator_client =
     retryhttp::basic_client<retryhttp::beast_transport, retryhttp::exponential_backoff,

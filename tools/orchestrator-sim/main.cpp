@@ -30,6 +30,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -91,6 +92,11 @@ struct simulator {
   std::vector<fault_rule> faults;
   std::vector<seen_request> seen;
   std::uint64_t connections = 0;
+  // Connections that carried an API request (the /_sim/ queries of a test are not counted): open now, and
+  // the most open at once, so that a test can check a client's connection pool from the server's side.
+  std::uint64_t api_connections = 0;
+  std::uint64_t open_api_connections = 0;
+  std::uint64_t peak_api_connections = 0;
   bool quiet = false;
 
   void log(const std::string& line) const {
@@ -265,6 +271,20 @@ asio::awaitable<void> session(simulator& sim, tcp::socket socket) {
       co_return;  // the socket closes as it goes out of scope
     }
   }
+  // Counted once the connection carries an API request; uncounted however the session ends.
+  struct api_connection_count {
+    simulator& sim;
+    bool counted = false;
+    void count() {
+      if (counted) return;
+      counted = true;
+      ++sim.api_connections;
+      sim.peak_api_connections = std::max(sim.peak_api_connections, ++sim.open_api_connections);
+    }
+    ~api_connection_count() {
+      if (counted) --sim.open_api_connections;
+    }
+  } api_count{sim};
   beast::tcp_stream stream(std::move(socket));
   // The read buffer has a maximum: Beast's parser limits the header and the body but not a chunk-size line
   // with its extensions or a trailer, which would otherwise grow it for as long as a client sends them.
@@ -306,12 +326,16 @@ asio::awaitable<void> session(simulator& sim, tcp::socket socket) {
       for (const auto& seen : sim.seen)
         list.push_back(json::object{{"method", seen.method}, {"target", seen.target}, {"fault", seen.fault}});
       auto res = answer(req, http::status::ok,
-                        json::serialize(json::object{{"count", sim.seen.size()}, {"requests", list}}));
+                        json::serialize(json::object{{"count", sim.seen.size()},
+                                                     {"requests", list},
+                                                     {"api_connections", sim.api_connections},
+                                                     {"peak_api_connections", sim.peak_api_connections}}));
       co_await http::async_write(stream, res, no_throw);
       if (!req.keep_alive()) break;
       continue;
     }
 
+    api_count.count();
     fault_rule* fault = match_fault(sim, req);
     sim.seen.push_back({std::string(req.method_string()), target, fault ? fault->text : std::string()});
     const auto number = sim.seen.size();

@@ -1,0 +1,529 @@
+#include <retryhttp/async_beast_transport.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+// The asynchronous Beast transport over loopback, against a scripted server that runs on the same io_context:
+// pooling (reuse, the maximum, the line of waiting attempts, idle time-out, stale connections), time-outs,
+// cancellation at each stage, refused requests, and executors. Every run of the io_context is bounded
+// (run_for), so a bug ends a test instead of hanging it.
+
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using asio::ip::tcp;
+using retryhttp::failure_kind;
+
+namespace {
+
+using transport_type = retryhttp::async_beast_transport<>;
+using outcome_type = retryhttp::attempt_outcome<transport_type::response_type>;
+using request_type = transport_type::request_type;
+
+static_assert(retryhttp::AsyncTransport<transport_type>);
+static_assert(retryhttp::AsyncTransport<
+              retryhttp::async_beast_transport<asio::strand<asio::io_context::executor_type>>>);
+
+constexpr const char* ok_reply =
+    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}";
+
+/// What the scripted server does with one request: write `reply` (empty: close the connection without
+/// answering), after `delay`; `hang`: never answer, hold the connection until the client closes it.
+struct answer {
+  std::string reply = ok_reply;
+  std::chrono::milliseconds delay{0};
+  bool hang = false;
+  bool close_after = false;
+};
+
+/// Accepts connections on 127.0.0.1 and answers each request by `script(request number from 1)`. Records the
+/// heads it read, the connections it accepted, and how many were open at once.
+class scripted_server {
+ public:
+  using script_type = std::function<answer(std::size_t)>;
+  scripted_server(asio::any_io_executor executor, script_type script)
+      : acceptor_(executor, {asio::ip::make_address("127.0.0.1"), 0}), script_(std::move(script)) {
+    asio::co_spawn(executor, accept_loop(), asio::detached);
+  }
+  ~scripted_server() { stop(); }
+  void stop() {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    for (auto& weak : sockets_)
+      if (auto socket = weak.lock()) socket->close(ignored);
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()); }
+  std::size_t accepted() const { return accepted_; }
+  std::size_t peak_open() const { return peak_open_; }
+  std::size_t requests() const { return heads_.size(); }
+  const std::vector<std::string>& heads() const { return heads_; }
+
+ private:
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;
+      ++accepted_;
+      auto shared = std::make_shared<tcp::socket>(std::move(socket));
+      sockets_.push_back(shared);
+      asio::co_spawn(acceptor_.get_executor(), session(shared), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> session(std::shared_ptr<tcp::socket> socket) {
+    constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
+    ++open_;
+    peak_open_ = std::max(peak_open_, open_);
+    asio::streambuf buffer;
+    for (;;) {
+      auto [read_error, length] = co_await asio::async_read_until(*socket, buffer, "\r\n\r\n", no_throw);
+      if (read_error) break;
+      std::string head(asio::buffers_begin(buffer.data()), asio::buffers_begin(buffer.data()) + length);
+      buffer.consume(length);
+      heads_.push_back(head);
+      const answer a = script_(heads_.size());
+      if (a.delay.count() > 0) {
+        asio::steady_timer timer(socket->get_executor(), a.delay);
+        auto [wait_error] = co_await timer.async_wait(no_throw);
+        (void)wait_error;
+      }
+      if (a.hang) {
+        char byte = 0;
+        auto [hold_error, n] = co_await socket->async_read_some(asio::buffer(&byte, 1), no_throw);
+        (void)hold_error;
+        (void)n;
+        break;
+      }
+      if (a.reply.empty()) break;
+      auto [write_error, written] = co_await asio::async_write(*socket, asio::buffer(a.reply), no_throw);
+      (void)written;
+      if (write_error || a.close_after) break;
+    }
+    boost::system::error_code ignored;
+    socket->close(ignored);
+    --open_;
+  }
+
+  tcp::acceptor acceptor_;
+  script_type script_;
+  std::vector<std::weak_ptr<tcp::socket>> sockets_;
+  std::vector<std::string> heads_;
+  std::size_t accepted_ = 0;
+  std::size_t open_ = 0;
+  std::size_t peak_open_ = 0;
+};
+
+request_type get(const char* target = "/v1/vms") {
+  return {http::verb::get, target, 11};
+}
+
+retryhttp::attempt_context within(std::chrono::milliseconds timeout) {
+  return {{}, std::chrono::nanoseconds(timeout), 1};
+}
+
+/// Starts attempts and collects their outcomes, in order of completion.
+struct collector {
+  std::vector<std::optional<outcome_type>> outcomes;
+  std::size_t completed = 0;
+
+  auto handler(std::size_t index) {
+    if (outcomes.size() <= index) outcomes.resize(index + 1);
+    return [this, index](outcome_type outcome) {
+      outcomes[index].emplace(std::move(outcome));
+      ++completed;
+    };
+  }
+};
+
+/// Runs `io` until `done` holds, 10 s at most.
+template <class Done>
+void run_until(asio::io_context& io, Done done) {
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  while (!done() && std::chrono::steady_clock::now() < until) io.run_for(5ms);
+  REQUIRE(done());
+}
+
+}  // namespace
+
+TEST_CASE("a response is delivered, with Host, User-Agent and Content-Length added",
+          "[async_beast_transport]") {
+  asio::io_context io;
+  scripted_server server(io.get_executor(), [](std::size_t) { return answer{}; });
+  transport_type transport(io.get_executor(), server.url());
+  request_type post{http::verb::post, "/v1/vms", 11};
+  post.body() = R"({"name":"a"})";
+  collector c;
+  transport.async_attempt(post, within(2s), c.handler(0));
+  run_until(io, [&] { return c.completed == 1; });
+  REQUIRE(c.outcomes[0]->has_response());
+  CHECK(c.outcomes[0]->response().result_int() == 200);
+  CHECK(c.outcomes[0]->response().body() == "{}");
+  const std::string& head = server.heads().at(0);
+  CHECK(head.find("Host: " + transport.endpoint().host_header + "\r\n") != std::string::npos);
+  CHECK(head.find("User-Agent: retryhttp/") != std::string::npos);
+  CHECK(head.find("Content-Length: 12\r\n") != std::string::npos);
+  CHECK(post.count(http::field::host) == 0);  // the caller's request is not changed
+}
+
+TEST_CASE("sequential attempts reuse one kept-alive connection", "[async_beast_transport]") {
+  asio::io_context io;
+  scripted_server server(io.get_executor(), [](std::size_t) { return answer{}; });
+  transport_type transport(io.get_executor(), server.url());
+  const request_type request = get();
+  std::size_t delivered = 0;
+  std::function<void(outcome_type)> again = [&](outcome_type outcome) {
+    if (outcome.has_response() && outcome.response().result_int() == 200) ++delivered;
+    if (delivered < 20 && outcome.has_response()) transport.async_attempt(request, within(2s), again);
+  };
+  transport.async_attempt(request, within(2s), again);
+  run_until(io, [&] { return delivered == 20; });
+  CHECK(server.requests() == 20);
+  CHECK(server.accepted() == 1);
+  CHECK(transport.connections_opened() == 1);
+  CHECK(transport.open_connections() == 1);  // idle in the pool
+}
+
+TEST_CASE("concurrent attempts never open more than max_connections; the others wait in line",
+          "[async_beast_transport][pool]") {
+  asio::io_context io;
+  scripted_server server(io.get_executor(), [](std::size_t) { return answer{ok_reply, 5ms}; });
+  retryhttp::async_beast_transport_options options;
+  options.max_connections = 3;
+  transport_type transport(io.get_executor(), server.url(), options);
+  const request_type request = get();
+  collector c;
+  for (std::size_t i = 0; i < 40; ++i) transport.async_attempt(request, within(5s), c.handler(i));
+  run_until(io, [&] { return c.completed == 40; });
+  for (const auto& outcome : c.outcomes) {
+    REQUIRE(outcome->has_response());
+    CHECK(outcome->response().result_int() == 200);
+  }
+  CHECK(server.requests() == 40);
+  CHECK(server.accepted() == 3);
+  CHECK(server.peak_open() == 3);
+  CHECK(transport.peak_connections() == 3);
+  CHECK(transport.connections_opened() == 3);
+}
+
+TEST_CASE("an attempt that waits in line past its timeout is not_sent: nothing was written",
+          "[async_beast_transport][pool]") {
+  asio::io_context io;
+  // The first request holds the only connection for 2 s.
+  scripted_server server(io.get_executor(), [](std::size_t n) {
+    return answer{ok_reply, n == 1 ? 2000ms : 0ms};
+  });
+  retryhttp::async_beast_transport_options options;
+  options.max_connections = 1;
+  transport_type transport(io.get_executor(), server.url(), options);
+  const request_type request = get();
+  collector c;
+  transport.async_attempt(request, within(5s), c.handler(0));
+  transport.async_attempt(request, within(100ms), c.handler(1));
+  const auto start = std::chrono::steady_clock::now();
+  run_until(io, [&] { return c.outcomes.size() == 2 && c.outcomes[1].has_value(); });
+  CHECK(std::chrono::steady_clock::now() - start < 1500ms);
+  REQUIRE_FALSE(c.outcomes[1]->has_response());
+  CHECK(c.outcomes[1]->failure().kind == failure_kind::not_sent);
+  CHECK(c.outcomes[1]->failure().code == boost::system::errc::timed_out);
+  CHECK(c.outcomes[1]->failure().message().find("no connection became free") != std::string::npos);
+  run_until(io, [&] { return c.completed == 2; });
+  CHECK(c.outcomes[0]->has_response());
+  CHECK(server.requests() == 1);
+}
+
+TEST_CASE("a connection the server closed while idle is replaced before anything is written",
+          "[async_beast_transport][pool]") {
+  asio::io_context io;
+  // The first answer says keep-alive but the server closes right after it.
+  scripted_server server(io.get_executor(), [](std::size_t n) {
+    answer a;
+    a.close_after = n == 1;
+    return a;
+  });
+  transport_type transport(io.get_executor(), server.url());
+  const request_type request = get();
+  collector c;
+  transport.async_attempt(request, within(2s), c.handler(0));
+  run_until(io, [&] { return c.completed == 1; });
+  // Let the server's close arrive before the next attempt looks at the idle connection.
+  run_until(io, [&] {
+    return server.accepted() == 1 && server.peak_open() == 1 && transport.open_connections() == 1;
+  });
+  io.run_for(50ms);
+  transport.async_attempt(request, within(2s), c.handler(1));
+  run_until(io, [&] { return c.completed == 2; });
+  REQUIRE(c.outcomes[1]->has_response());
+  CHECK(server.accepted() == 2);
+  CHECK(server.requests() == 2);
+  CHECK(transport.connections_opened() == 2);
+}
+
+TEST_CASE("a connection idle for longer than idle_timeout is closed, not reused",
+          "[async_beast_transport][pool]") {
+  asio::io_context io;
+  scripted_server server(io.get_executor(), [](std::size_t) { return answer{}; });
+  retryhttp::async_beast_transport_options options;
+  options.idle_timeout = 0ms;  // any time idle is too long
+  transport_type transport(io.get_executor(), server.url(), options);
+  const request_type request = get();
+  collector c;
+  for (std::size_t i = 0; i < 3; ++i) {
+    transport.async_attempt(request, within(2s), c.handler(i));
+    run_until(io, [&] { return c.completed == i + 1; });
+    REQUIRE(c.outcomes[i]->has_response());
+  }
+  CHECK(transport.connections_opened() == 3);
+  CHECK(transport.open_connections() == 1);
+}
+
+TEST_CASE("failures: refused, timed out, cut off, over a limit, an interim response skipped",
+          "[async_beast_transport]") {
+  asio::io_context io;
+  const request_type request = get();
+  collector c;
+
+  SECTION("a refused connection is not_sent") {
+    tcp::acceptor closed(io, {asio::ip::make_address("127.0.0.1"), 0});
+    const auto port = closed.local_endpoint().port();
+    closed.close();
+    transport_type transport(io.get_executor(), "http://127.0.0.1:" + std::to_string(port));
+    transport.async_attempt(request, within(2s), c.handler(0));
+    run_until(io, [&] { return c.completed == 1; });
+    REQUIRE_FALSE(c.outcomes[0]->has_response());
+    CHECK(c.outcomes[0]->failure().kind == failure_kind::not_sent);
+    CHECK(c.outcomes[0]->failure().code == boost::system::errc::connection_refused);
+    CHECK(transport.open_connections() == 0);
+  }
+  SECTION("no answer within the attempt's timeout is ambiguous, timed out, naming the timeout") {
+    scripted_server server(io.get_executor(), [](std::size_t) { return answer{ok_reply, 0ms, true}; });
+    transport_type transport(io.get_executor(), server.url());
+    const auto start = std::chrono::steady_clock::now();
+    transport.async_attempt(request, within(150ms), c.handler(0));
+    run_until(io, [&] { return c.completed == 1; });
+    CHECK(std::chrono::steady_clock::now() - start < 2s);
+    REQUIRE_FALSE(c.outcomes[0]->has_response());
+    CHECK(c.outcomes[0]->failure().kind == failure_kind::ambiguous);
+    CHECK(c.outcomes[0]->failure().code == boost::system::errc::timed_out);
+    CHECK(c.outcomes[0]->failure().message().find("within the attempt's 150 ms") != std::string::npos);
+    CHECK(transport.open_connections() == 0);  // a timed-out connection is never reused
+  }
+  SECTION("a connection closed without an answer is ambiguous") {
+    scripted_server server(io.get_executor(), [](std::size_t) { return answer{""}; });
+    transport_type transport(io.get_executor(), server.url());
+    transport.async_attempt(request, within(2s), c.handler(0));
+    run_until(io, [&] { return c.completed == 1; });
+    REQUIRE_FALSE(c.outcomes[0]->has_response());
+    CHECK(c.outcomes[0]->failure().kind == failure_kind::ambiguous);
+    CHECK(c.outcomes[0]->failure().message().find("closed the connection without answering")
+          != std::string::npos);
+  }
+  SECTION("a body over the limit is a permanent failure") {
+    scripted_server server(io.get_executor(), [](std::size_t) {
+      return answer{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'x')};
+    });
+    retryhttp::async_beast_transport_options options;
+    options.body_limit = 10;
+    transport_type transport(io.get_executor(), server.url(), options);
+    transport.async_attempt(request, within(2s), c.handler(0));
+    run_until(io, [&] { return c.completed == 1; });
+    REQUIRE_FALSE(c.outcomes[0]->has_response());
+    CHECK(c.outcomes[0]->failure().permanent);
+    CHECK(c.outcomes[0]->failure().message().find("larger than the limit of 10 bytes") != std::string::npos);
+  }
+  SECTION("interim responses are skipped; the next request on the connection reads its own answer") {
+    scripted_server server(io.get_executor(), [](std::size_t n) {
+      return answer{n == 1 ? "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\n"
+                             "HTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\na"
+                           : "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"};
+    });
+    transport_type transport(io.get_executor(), server.url());
+    transport.async_attempt(request, within(2s), c.handler(0));
+    run_until(io, [&] { return c.completed == 1; });
+    transport.async_attempt(request, within(2s), c.handler(1));
+    run_until(io, [&] { return c.completed == 2; });
+    REQUIRE(c.outcomes[0]->has_response());
+    CHECK(c.outcomes[0]->response().result_int() == 201);
+    REQUIRE(c.outcomes[1]->has_response());
+    CHECK(c.outcomes[1]->response().body() == "b");
+    CHECK(transport.connections_opened() == 1);
+  }
+  SECTION("more interim responses than allowed fail the attempt, permanently") {
+    std::string flood;
+    for (int i = 0; i < 9; ++i) flood += "HTTP/1.1 100 Continue\r\n\r\n";
+    scripted_server server(io.get_executor(), [flood](std::size_t) { return answer{flood}; });
+    transport_type transport(io.get_executor(), server.url());
+    transport.async_attempt(request, within(2s), c.handler(0));
+    run_until(io, [&] { return c.completed == 1; });
+    REQUIRE_FALSE(c.outcomes[0]->has_response());
+    CHECK(c.outcomes[0]->failure().permanent);
+    CHECK(c.outcomes[0]->failure().message().find("more than 8 interim") != std::string::npos);
+  }
+}
+
+TEST_CASE("a request with a control character in a field is refused without connecting",
+          "[async_beast_transport]") {
+  asio::io_context io;
+  scripted_server server(io.get_executor(), [](std::size_t) { return answer{}; });
+  transport_type transport(io.get_executor(), server.url());
+  request_type request = get();
+  request.set("Idempotency-Key", "k\r\n\r\nPOST /v1/vms HTTP/1.1");
+  collector c;
+  bool returned = false;
+  transport.async_attempt(request, within(2s), [&](outcome_type outcome) {
+    CHECK(returned);  // never completed inside async_attempt
+    c.handler(0)(std::move(outcome));
+  });
+  returned = true;
+  run_until(io, [&] { return c.completed == 1; });
+  REQUIRE_FALSE(c.outcomes[0]->has_response());
+  CHECK(c.outcomes[0]->failure().kind == failure_kind::not_sent);
+  CHECK(c.outcomes[0]->failure().permanent);
+  CHECK(c.outcomes[0]->failure().message().find("Idempotency-Key") != std::string::npos);
+  CHECK(transport.connections_opened() == 0);
+  CHECK(server.accepted() == 0);
+}
+
+TEST_CASE("terminal cancellation ends an attempt at once: in line not_sent, in flight ambiguous",
+          "[async_beast_transport][cancel]") {
+  asio::io_context io;
+  scripted_server server(io.get_executor(), [](std::size_t) { return answer{ok_reply, 0ms, true}; });
+  retryhttp::async_beast_transport_options options;
+  options.max_connections = 1;
+  transport_type transport(io.get_executor(), server.url(), options);
+  const request_type request = get();
+  collector c;
+  asio::cancellation_signal in_flight;
+  asio::cancellation_signal in_line;
+  transport.async_attempt(request, within(30s), asio::bind_cancellation_slot(in_flight.slot(), c.handler(0)));
+  transport.async_attempt(request, within(30s), asio::bind_cancellation_slot(in_line.slot(), c.handler(1)));
+  run_until(io, [&] { return server.requests() == 1; });
+  const auto start = std::chrono::steady_clock::now();
+  in_line.emit(asio::cancellation_type::terminal);
+  run_until(io, [&] { return c.completed == 1; });
+  REQUIRE(c.outcomes[1].has_value());
+  CHECK(c.outcomes[1]->failure().kind == failure_kind::not_sent);
+  CHECK(c.outcomes[1]->failure().code == boost::system::errc::operation_canceled);
+  in_flight.emit(asio::cancellation_type::terminal);
+  run_until(io, [&] { return c.completed == 2; });
+  CHECK(std::chrono::steady_clock::now() - start < 2s);
+  CHECK(c.outcomes[0]->failure().kind == failure_kind::ambiguous);
+  CHECK(c.outcomes[0]->failure().code == boost::system::errc::operation_canceled);
+  CHECK(c.outcomes[0]->failure().detail.empty());
+  CHECK(transport.open_connections() == 0);  // a cancelled exchange's connection is closed
+  CHECK(server.requests() == 1);
+}
+
+TEST_CASE("a stop requested before the attempt starts is not_sent and connects nothing",
+          "[async_beast_transport][cancel]") {
+  asio::io_context io;
+  scripted_server server(io.get_executor(), [](std::size_t) { return answer{}; });
+  transport_type transport(io.get_executor(), server.url());
+  std::stop_source stop;
+  stop.request_stop();
+  const request_type request = get();
+  collector c;
+  transport.async_attempt(request, {stop.get_token(), std::chrono::nanoseconds(2s), 1}, c.handler(0));
+  CHECK(c.completed == 0);
+  run_until(io, [&] { return c.completed == 1; });
+  CHECK(c.outcomes[0]->failure().kind == failure_kind::not_sent);
+  CHECK(c.outcomes[0]->failure().code == boost::system::errc::operation_canceled);
+  CHECK(server.accepted() == 0);
+}
+
+TEST_CASE("the completion runs on the handler's associated executor", "[async_beast_transport]") {
+  asio::io_context io;
+  scripted_server server(io.get_executor(), [](std::size_t) { return answer{}; });
+  transport_type transport(io.get_executor(), server.url());
+  auto strand = asio::make_strand(io);
+  const request_type request = get();
+  bool on_strand = false;
+  bool done = false;
+  transport.async_attempt(request, within(2s), asio::bind_executor(strand, [&](outcome_type outcome) {
+                            on_strand = strand.running_in_this_thread();
+                            done = outcome.has_response();
+                          }));
+  run_until(io, [&] { return done; });
+  CHECK(on_strand);
+}
+
+TEST_CASE("async_http_client over the pool retries a 503 and delivers the 200", "[async_beast_transport]") {
+  asio::io_context io;
+  scripted_server server(io.get_executor(), [](std::size_t n) {
+    return answer{n == 1 ? "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n" : ok_reply};
+  });
+  retryhttp::retry_config config;
+  config.base_delay = 1ms;
+  config.max_delay = 2ms;
+  retryhttp::async_http_client<> client(config, transport_type(io.get_executor(), server.url()));
+  const request_type request = get();
+  std::optional<retryhttp::send_result<transport_type::response_type>> result;
+  client.async_send(request, [&](auto r) { result.emplace(std::move(r)); });
+  run_until(io, [&] { return result.has_value(); });
+  REQUIRE(result->ok());
+  CHECK(result->attempts() == 2);
+  CHECK(server.requests() == 2);
+  CHECK(client.transport().connections_opened() == 1);
+}
+
+TEST_CASE("on a 2-thread io_context, a strand makes the pool safe under many concurrent attempts",
+          "[async_beast_transport][threads]") {
+  asio::io_context server_io;
+  scripted_server server(server_io.get_executor(), [](std::size_t) { return answer{}; });
+  std::thread server_thread([&] { server_io.run_for(20s); });
+
+  asio::io_context io(2);
+  using strand_transport = retryhttp::async_beast_transport<asio::strand<asio::io_context::executor_type>>;
+  retryhttp::async_beast_transport_options options;
+  options.max_connections = 4;
+  strand_transport transport(asio::make_strand(io), server.url(), options);
+  const request_type request = get();
+  std::atomic<std::size_t> delivered{0};
+  std::atomic<std::size_t> completed{0};
+  constexpr std::size_t attempts = 400;
+  // Started from this thread before the io_context runs, and from its threads as earlier ones complete.
+  std::function<void(std::size_t)> start = [&](std::size_t index) {
+    transport.async_attempt(request, within(5s), [&, index](outcome_type outcome) {
+      if (outcome.has_response() && outcome.response().result_int() == 200) delivered.fetch_add(1);
+      completed.fetch_add(1);
+      if (index + 16 < attempts) start(index + 16);
+    });
+  };
+  for (std::size_t i = 0; i < 16; ++i) start(i);
+  std::thread second([&] { io.run_for(15s); });
+  const auto until = std::chrono::steady_clock::now() + 15s;
+  while (completed.load() < attempts && std::chrono::steady_clock::now() < until) io.run_for(10ms);
+  io.stop();
+  second.join();
+  asio::post(server_io, [&] {
+    server.stop();
+    server_io.stop();
+  });
+  server_thread.join();
+  CHECK(completed.load() == attempts);
+  CHECK(delivered.load() == attempts);
+  CHECK(transport.peak_connections() <= 4);
+  CHECK(transport.connections_opened() <= 4);
+}
