@@ -1,13 +1,18 @@
 // The success path allocates nothing beyond what the transport allocates. Global operator new is replaced in
 // this program (support/counting_new.cpp) to count allocations; the baseline is the transport's own
-// attempt(), measured in the same run.
+// attempt(), measured in the same run; for async_send, the transport's own async_attempt.
 
 #include <retryhttp/client.hpp>
+
+#include <retryhttp/async.hpp>
 
 #include <retryhttp/testing/fake_clock.hpp>
 #include <retryhttp/testing/fake_transport.hpp>
 #include <vmm/orchestrator_idempotency.hpp>
 
+#include <boost/asio/append.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <catch2/catch.hpp>
 
 #include "support/counting_new.hpp"
@@ -68,4 +73,66 @@ TEST_CASE("a retry adds no allocation beyond the transport's, on the fake clock"
   const std::size_t whole_send = allocations_of([&] { (void)client.send(request); });
   // The fake clock records the wait (one vector growth); the loop itself adds nothing.
   CHECK(whole_send <= transport_alone + 1);
+}
+
+namespace {
+/// An AsyncTransport that answers every attempt with a copy of one canned response, posted to its executor.
+/// The copy allocates (the body); posting a plain handler goes through Asio's recycling allocator.
+struct canned_async_transport {
+  using request_type = http::request<http::string_body>;
+  using response_type = http::response<http::string_body>;
+  using executor_type = boost::asio::io_context::executor_type;
+
+  executor_type executor;
+  response_type canned;
+
+  executor_type get_executor() const { return executor; }
+  template <class Token>
+  auto async_attempt(const request_type&, const retryhttp::attempt_context&, Token&& token) {
+    return boost::asio::async_initiate<Token, void(retryhttp::attempt_outcome<response_type>)>(
+        [this](auto handler) {
+          boost::asio::post(executor, boost::asio::append(std::move(handler),
+                                                          retryhttp::attempt_outcome<response_type>(canned)));
+        },
+        token);
+  }
+};
+}  // namespace
+
+TEST_CASE("a successful async_send allocates exactly what the transport allocates", "[async][allocations]") {
+  boost::asio::io_context io(1);
+  canned_async_transport transport{io.get_executor(), {http::status::ok, 11, std::string(64, 'x')}};
+  retryhttp::basic_client<canned_async_transport, retryhttp::exponential_backoff, retryhttp::system_clock>
+      client{
+          {}, canned_async_transport{io.get_executor(), transport.canned}, retryhttp::exponential_backoff{1}};
+  const canned_async_transport::request_type request{http::verb::get, "/v1/vms/web-1", 11};
+  constexpr int calls = 200;
+  auto run = [&] {
+    io.run();
+    io.restart();
+  };
+
+  std::size_t delivered = 0;
+  const auto attempts_alone = [&] {
+    for (int i = 0; i < calls; ++i) {
+      transport.async_attempt(request, {},
+                              [&](retryhttp::attempt_outcome<http::response<http::string_body>> o) {
+                                delivered += o.has_response() ? 1 : 0;
+                              });
+      run();
+    }
+  };
+  const auto sends = [&] {
+    for (int i = 0; i < calls; ++i) {
+      client.async_send(request, [&](auto result) { delivered += result.ok() ? 1 : 0; });
+      run();
+    }
+  };
+  attempts_alone();  // warm up Asio's and retryhttp's caches of operation memory
+  sends();
+  const std::size_t transport_alone = allocations_of(attempts_alone);
+  const std::size_t whole_sends = allocations_of(sends);
+  CHECK(delivered == 4 * calls);
+  CHECK(transport_alone >= calls);  // the body of each copied response: the baseline is real
+  CHECK(whole_sends == transport_alone);
 }

@@ -5,12 +5,14 @@
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
@@ -147,6 +149,55 @@ TEST_CASE("async_send never completes inside the initiating call", "[async]") {
   f.run();
   CHECK(completed_after_return);
   CHECK(early_after_return);
+}
+
+namespace {
+/// An allocator that counts what goes through it, to show that a call's memory comes from the handler's
+/// associated allocator when it has one.
+template <class T>
+struct counted_allocator {
+  using value_type = T;
+  std::size_t* allocated;
+  std::size_t* freed;
+  explicit counted_allocator(std::size_t* a, std::size_t* f) : allocated(a), freed(f) {}
+  template <class U>
+  counted_allocator(const counted_allocator<U>& other) : allocated(other.allocated), freed(other.freed) {}
+  T* allocate(std::size_t n) {
+    ++*allocated;
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) {
+    ++*freed;
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <class U>
+  bool operator==(const counted_allocator<U>& other) const {
+    return allocated == other.allocated;
+  }
+};
+}  // namespace
+
+TEST_CASE("the handler's associated executor and allocator are used", "[async]") {
+  fixture f;
+  f.script().script({t::respond(503), t::respond(200)});
+  std::size_t allocated = 0;
+  std::size_t freed = 0;
+  auto strand = asio::make_strand(f.io);
+  bool on_strand = false;
+  std::size_t outstanding_at_completion = 1;
+  std::optional<result_type> result;
+  f.client.async_send(list_vms, asio::bind_allocator(counted_allocator<void>(&allocated, &freed),
+                                                     asio::bind_executor(strand, [&](result_type r) {
+                                                       on_strand = strand.running_in_this_thread();
+                                                       outstanding_at_completion = allocated - freed;
+                                                       result = std::move(r);
+                                                     })));
+  f.run();
+  REQUIRE(result);
+  CHECK(result->ok());
+  CHECK(on_strand);
+  CHECK(allocated > 0);                   // the call's state, and what its attempts and wait allocated
+  CHECK(outstanding_at_completion == 0);  // all of it returned before the handler ran
 }
 
 TEST_CASE("every kind of completion token: callback, use_future, use_awaitable, deferred, as_tuple",

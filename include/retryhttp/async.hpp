@@ -20,16 +20,22 @@
 // multi-threaded io_context give the transport a strand, as for any Asio I/O object.
 
 #include <retryhttp/client.hpp>
+#include <retryhttp/detail/operation_memory.hpp>
 
 #include <boost/asio/append.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
-#include <boost/asio/compose.hpp>
 #include <boost/asio/consign.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/recycling_allocator.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -37,11 +43,35 @@
 #include <memory>
 #include <optional>
 #include <stop_token>
+#include <type_traits>
 #include <utility>
 
 namespace retryhttp {
 
 namespace detail {
+/// Whether the calling thread runs `executor`'s work now, so that a step may run inline instead of being
+/// dispatched. False when the executor cannot tell (the caller then dispatches).
+template <class Executor>
+bool running_in_this_thread(const Executor& executor) noexcept {
+  if constexpr (requires { executor.running_in_this_thread(); }) {
+    return executor.running_in_this_thread();
+  } else if constexpr (std::is_same_v<Executor, boost::asio::any_io_executor>) {
+    // An io_context's executor, with or without outstanding work tracked (a composed operation's handler
+    // executor tracks work), or a strand of either.
+    using plain = boost::asio::io_context::basic_executor_type<std::allocator<void>, 0>;
+    using tracked = boost::asio::io_context::basic_executor_type<std::allocator<void>, 4>;
+    if (const auto* io = executor.template target<plain>()) return io->running_in_this_thread();
+    if (const auto* io = executor.template target<tracked>()) return io->running_in_this_thread();
+    if (const auto* strand = executor.template target<boost::asio::strand<plain>>())
+      return strand->running_in_this_thread();
+    if (const auto* strand = executor.template target<boost::asio::strand<tracked>>())
+      return strand->running_in_this_thread();
+    return false;
+  } else {
+    return false;
+  }
+}
+
 /// The simplest completion handler of an attempt: what the AsyncTransport concept checks async_attempt with.
 template <class Response>
 struct attempt_handler_archetype {
@@ -93,8 +123,8 @@ struct async_driver<basic_client<T, B, C, I, O>> {
       decltype(std::declval<const B&>().start(std::chrono::nanoseconds{}, std::chrono::nanoseconds{}));
   using executor_type = typename T::executor_type;
 
-  // What lives for one call. On the heap so that the stop callback and the cancellation handler can refer to
-  // it while async_compose moves the operation around.
+  // What lives for one call, whatever its handler. On the heap, so that the stop callback, the cancellation
+  // handler and the steps can refer to it.
   struct call {
     call(client_type& c, const request_type& r, call_options o, schedule_type schedule)
         : client(c), request(&r), options(std::move(o)), steps(std::move(schedule)) {}
@@ -122,7 +152,7 @@ struct async_driver<basic_client<T, B, C, I, O>> {
 
   // call_options::stop, from any thread: the cancellation is carried out on the operation's executor.
   struct stop_forwarder {
-    std::weak_ptr<call> target;
+    std::weak_ptr<call> target;  // gone once the call has completed
     executor_type executor;
     void operator()() const {
       boost::asio::post(executor, [target = target] {
@@ -134,133 +164,174 @@ struct async_driver<basic_client<T, B, C, I, O>> {
     }
   };
 
-  struct operation {
-    std::shared_ptr<call> c;
-    std::shared_ptr<std::stop_callback<stop_forwarder>> on_stop;
-    bool finished_early = false;
+  // One call: a hand-written asynchronous operation. The caller's handler is kept in the call's state, and
+  // the attempts and waits get a small handler (step) that points at that state, so that the caller's
+  // handler is not moved through the transport's and Asio's layers at every step.
+  template <class Handler>
+  struct call_with final : call {
+    using handler_executor = boost::asio::associated_executor_t<Handler, executor_type>;
+    using allocator_type = decltype(operation_allocator_for(std::declval<const Handler&>()));
+    using tracked_executor = std::decay_t<decltype(boost::asio::prefer(
+        std::declval<handler_executor>(), boost::asio::execution::outstanding_work.tracked))>;
 
-    // The start, and the completion of a post made to end a call before its first attempt.
-    template <class Self>
-    void operator()(Self& self) {
-      if (finished_early) return self.complete(std::move(c->result));
-      if (c->options.stop.stop_possible())
-        on_stop = std::make_shared<std::stop_callback<stop_forwarder>>(
-            c->options.stop, stop_forwarder{c, c->client.transport().get_executor()});
-      if (const auto reason = before_first_attempt(c->stopped(), c->time_left())) {
-        c->client.give_up(c->result, c->to_send(), *reason, 0, {}, {});
-        // Never complete from inside the initiating function: post, then complete.
-        finished_early = true;
-        return boost::asio::post(c->client.transport().get_executor(), std::move(self));
-      }
-      attempt(self);
-    }
+    template <class H>
+    call_with(client_type& c, const request_type& r, call_options o, schedule_type schedule, H&& h)
+        : call(c, r, std::move(o), std::move(schedule)),
+          handler(std::forward<H>(h)),
+          work(
+              boost::asio::prefer(boost::asio::get_associated_executor(handler, c.transport().get_executor()),
+                                  boost::asio::execution::outstanding_work.tracked)) {}
+
+    Handler handler;
+    tracked_executor work;                // outstanding work on the handler's executor until completion
+    boost::asio::cancellation_slot slot;  // the handler's, while the call runs
+    std::optional<std::stop_callback<stop_forwarder>> on_stop;
+  };
+
+  // What attempts and waits complete to. Its executor is the transport's (the steps run there), its
+  // cancellation slot the call's inner signal.
+  template <class Handler>
+  struct step {
+    std::shared_ptr<call_with<Handler>> c;
+
+    using executor_type = typename async_driver::executor_type;
+    executor_type get_executor() const noexcept { return c->client.transport().get_executor(); }
+    using allocator_type = typename call_with<Handler>::allocator_type;
+    allocator_type get_allocator() const noexcept { return operation_allocator_for(c->handler); }
+    using cancellation_slot_type = boost::asio::cancellation_slot;
+    cancellation_slot_type get_cancellation_slot() const noexcept { return c->inner.slot(); }
 
     // An attempt ended.
-    template <class Self>
-    void operator()(Self& self, attempt_outcome<response_type> outcome) {
-      client_type& client = c->client;
-      auto& stored = c->result.emplace_outcome([&] { return std::move(outcome); });
-      const observed_outcome observed = stored.observe();
-      const unsigned max_attempts = client.config_.max_retries + 1;
-      if constexpr (detail::observes_attempts<O>)
-        client.observer_.on_attempt(attempt_event{
-            c->to_send(), c->steps.attempts() + 1, max_attempts, observed,
-            stored.has_response() ? nullptr : &stored.failure(),
-            std::chrono::duration_cast<std::chrono::nanoseconds>(client.clock_.now() - c->attempt_start)});
-      const auto step =
-          c->steps.after_attempt(client.config_, observed, c->idempotent, client.retry_after_hint(stored),
-                                 c->time_left(), client.budget_.get());
-      if (step.verdict.next == action::deliver) {
-        c->result.deliver(c->steps.attempts());
-        return finish(self);
-      }
-      if (step.verdict.next == action::fail) {
-        client.give_up(c->result, c->to_send(), step.verdict.reason, c->steps.attempts(), step.requested_wait,
-                       step.allowed_wait);
-        return finish(self);
-      }
-      if (c->stopped()) {  // a stop during the attempt wins over the retry
-        client.give_up(c->result, c->to_send(), error::canceled, c->steps.attempts(), {}, {});
-        return finish(self);
-      }
-      if constexpr (detail::observes_retries<O>)
-        client.observer_.on_retry(
-            retry_event{c->to_send(), c->steps.attempts() + 1, max_attempts, step.delay, step.source});
-      const auto until = client.clock_.now() + std::chrono::ceil<typename C::duration>(step.delay);
-      forward_cancellation(self);
-      auto slot = c->inner.slot();
-      async_wait_until(client.clock_, client.transport().get_executor(), until,
-                       boost::asio::bind_cancellation_slot(slot, std::move(self)));
-    }
-
+    template <class Outcome>
+    requires std::same_as<std::decay_t<Outcome>, attempt_outcome<response_type>>
+    void operator()(Outcome&& outcome) { after_attempt(std::move(c), std::forward<Outcome>(outcome)); }
     // A wait ended.
-    template <class Self>
-    void operator()(Self& self, boost::system::error_code ec) {
-      if (ec || c->stopped()) {
-        c->client.give_up(c->result, c->to_send(), error::canceled, c->steps.attempts(), {}, {});
-        return finish(self);
-      }
-      attempt(self);
-    }
+    void operator()(boost::system::error_code ec) { after_wait(std::move(c), ec); }
+  };
 
-   private:
-    // Terminal cancellation of this operation cancels what is in flight inside it. async_compose clears the
-    // handler on its slot at every step, so it is installed again before each attempt and each wait.
-    template <class Self>
-    void forward_cancellation(Self& self) {
-      if (auto slot = self.get_cancellation_state().slot(); slot.is_connected()) {
-        slot.assign([target = c.get()](boost::asio::cancellation_type type) {
+  struct initiation {
+    client_type* client;
+
+    template <class Handler>
+    void operator()(Handler&& handler, const request_type* request, call_options options) const {
+      using state = call_with<std::decay_t<Handler>>;
+      // The call's state takes the handler's allocator, or the operation cache (detail/operation_memory.hpp).
+      auto allocator = operation_allocator_for(handler);
+      auto c = std::allocate_shared<state>(
+          typename std::allocator_traits<decltype(allocator)>::template rebind_alloc<state>(allocator),
+          *client, *request, std::move(options),
+          client->backoff_.start(client->config_.base_delay, client->config_.max_delay),
+          std::forward<Handler>(handler));
+      set_up(*c);
+      // Terminal cancellation of the call cancels what is in flight inside it: the attempt or the wait.
+      c->slot = boost::asio::get_associated_cancellation_slot(c->handler);
+      if (c->slot.is_connected()) {
+        c->slot.assign([target = static_cast<call*>(c.get())](boost::asio::cancellation_type type) {
           target->canceled.store(true, std::memory_order_release);
           target->inner.emit(type);
         });
       }
-    }
-
-    template <class Self>
-    void attempt(Self& self) {
-      client_type& client = c->client;
-      forward_cancellation(self);
-      if constexpr (detail::observes_attempts<O>) c->attempt_start = client.clock_.now();
-      const attempt_context context{c->options.stop, attempt_timeout(client.config_, c->time_left()),
-                                    c->steps.attempts() + 1};
-      // Everything taken from the call before `self` (which owns `c`) is moved into the handler: arguments
-      // are evaluated in no fixed order.
-      const request_type& request = c->to_send();
-      auto slot = c->inner.slot();
-      client.transport().async_attempt(request, context,
-                                       boost::asio::bind_cancellation_slot(slot, std::move(self)));
-    }
-
-    template <class Self>
-    void finish(Self& self) {
-      on_stop.reset();  // no stop may reach this call once it has completed
-      // The call's state is freed before the handler runs, so that a call the handler starts reuses its
-      // memory.
-      result_type result = std::move(c->result);
-      c.reset();
-      self.complete(std::move(result));
+      if (c->options.stop.stop_possible())
+        c->on_stop.emplace(c->options.stop, stop_forwarder{c, c->client.transport().get_executor()});
+      if (const auto reason = before_first_attempt(c->stopped(), c->time_left())) {
+        c->client.give_up(c->result, c->to_send(), *reason, 0, {}, {});
+        return finish(std::move(c), true);  // never complete from inside the initiating function
+      }
+      attempt(std::move(c));
     }
   };
+
+  template <class Handler>
+  static void attempt(std::shared_ptr<call_with<Handler>> c) {
+    client_type& client = c->client;
+    if constexpr (detail::observes_attempts<O>) c->attempt_start = client.clock_.now();
+    const attempt_context context{c->options.stop, attempt_timeout(client.config_, c->time_left()),
+                                  c->steps.attempts() + 1};
+    const request_type& request = c->to_send();
+    client.transport().async_attempt(request, context, step<Handler>{std::move(c)});
+  }
+
+  template <class Handler>
+  static void after_attempt(std::shared_ptr<call_with<Handler>> c, attempt_outcome<response_type>&& outcome) {
+    client_type& client = c->client;
+    auto& stored = c->result.emplace_outcome([&] { return std::move(outcome); });
+    const observed_outcome observed = stored.observe();
+    const unsigned max_attempts = client.config_.max_retries + 1;
+    if constexpr (detail::observes_attempts<O>)
+      client.observer_.on_attempt(attempt_event{
+          c->to_send(), c->steps.attempts() + 1, max_attempts, observed,
+          stored.has_response() ? nullptr : &stored.failure(),
+          std::chrono::duration_cast<std::chrono::nanoseconds>(client.clock_.now() - c->attempt_start)});
+    const auto step_taken =
+        c->steps.after_attempt(client.config_, observed, c->idempotent, client.retry_after_hint(stored),
+                               c->time_left(), client.budget_.get());
+    if (step_taken.verdict.next == action::deliver) {
+      c->result.deliver(c->steps.attempts());
+      return finish(std::move(c));
+    }
+    if (step_taken.verdict.next == action::fail) {
+      client.give_up(c->result, c->to_send(), step_taken.verdict.reason, c->steps.attempts(),
+                     step_taken.requested_wait, step_taken.allowed_wait);
+      return finish(std::move(c));
+    }
+    if (c->stopped()) {  // a stop during the attempt wins over the retry
+      client.give_up(c->result, c->to_send(), error::canceled, c->steps.attempts(), {}, {});
+      return finish(std::move(c));
+    }
+    if constexpr (detail::observes_retries<O>)
+      client.observer_.on_retry(retry_event{c->to_send(), c->steps.attempts() + 1, max_attempts,
+                                            step_taken.delay, step_taken.source});
+    const auto until = client.clock_.now() + std::chrono::ceil<typename C::duration>(step_taken.delay);
+    async_wait_until(client.clock_, client.transport().get_executor(), until, step<Handler>{std::move(c)});
+  }
+
+  template <class Handler>
+  static void after_wait(std::shared_ptr<call_with<Handler>> c, boost::system::error_code ec) {
+    if (ec || c->stopped()) {
+      c->client.give_up(c->result, c->to_send(), error::canceled, c->steps.attempts(), {}, {});
+      return finish(std::move(c));
+    }
+    attempt(std::move(c));
+  }
+
+  // Completes on the handler's associated executor: at once when this thread runs it (the common case),
+  // else by dispatching there; `soon`: by posting (the call may still be inside its initiating function).
+  // The call's state is freed first, as Asio requires, so that a call the handler starts reuses its memory,
+  // and no stop or cancellation can reach it any more.
+  template <class Handler>
+  static void finish(std::shared_ptr<call_with<Handler>> c, bool soon = false) {
+    if (c->slot.is_connected()) c->slot.clear();
+    c->on_stop.reset();
+    Handler handler(std::move(c->handler));
+    auto work = std::move(c->work);
+    result_type result = std::move(c->result);
+    c.reset();
+    if (!soon && running_in_this_thread(work)) return std::move(handler)(std::move(result));
+    if (soon) return boost::asio::post(work, boost::asio::append(std::move(handler), std::move(result)));
+    boost::asio::dispatch(work, boost::asio::append(std::move(handler), std::move(result)));
+  }
+
+  // The idempotency key, the idempotency verdict, the deadline and the budget's count of calls.
+  static void set_up(call& c) {
+    client_type& client = c.client;
+    if constexpr (detail::issues_idempotency_keys<I>) {
+      if (auto key = client.idempotency_.key_for(*c.request)) {
+        c.keyed.emplace(*c.request);
+        c.keyed->set(client.idempotency_.key_header(), *key);
+      }
+    }
+    c.idempotent = static_cast<bool>(client.idempotency_.is_idempotent(c.to_send()));
+    c.deadline = c.options.deadline;
+    if (!c.deadline && client.config_.deadline.count() > 0) c.deadline = client.config_.deadline;
+    if (c.deadline) c.start = client.clock_.now();
+    if (client.budget_) client.budget_->on_call();
+  }
 
   template <class Token>
   static auto initiate(client_type& client, const request_type& request, call_options options,
                        Token&& token) {
-    auto c = std::allocate_shared<call>(
-        boost::asio::recycling_allocator<call>(), client, request, std::move(options),
-        client.backoff_.start(client.config_.base_delay, client.config_.max_delay));
-    if constexpr (detail::issues_idempotency_keys<I>) {
-      if (auto key = client.idempotency_.key_for(request)) {
-        c->keyed.emplace(request);
-        c->keyed->set(client.idempotency_.key_header(), *key);
-      }
-    }
-    c->idempotent = static_cast<bool>(client.idempotency_.is_idempotent(c->to_send()));
-    c->deadline = c->options.deadline;
-    if (!c->deadline && client.config_.deadline.count() > 0) c->deadline = client.config_.deadline;
-    if (c->deadline) c->start = client.clock_.now();
-    if (client.budget_) client.budget_->on_call();
-    return boost::asio::async_compose<Token, void(result_type)>(operation{std::move(c), {}, false}, token,
-                                                                client.transport().get_executor());
+    return boost::asio::async_initiate<Token, void(result_type)>(initiation{&client}, token, &request,
+                                                                 std::move(options));
   }
 };
 

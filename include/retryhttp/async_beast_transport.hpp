@@ -31,21 +31,26 @@
 #include <retryhttp/backoff.hpp>
 #include <retryhttp/beast_transport.hpp>
 #include <retryhttp/detail/http_exchange.hpp>
+#include <retryhttp/detail/operation_memory.hpp>
 #include <retryhttp/http_endpoint.hpp>
 #include <retryhttp/transport.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_allocator.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_executor.hpp>
-#include <boost/asio/compose.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/recycling_allocator.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -108,9 +113,8 @@ class async_beast_transport {
   /// `request` must stay valid until the operation completes.
   template <class Token>
   auto async_attempt(const request_type& request, const attempt_context& context, Token&& token) {
-    return boost::asio::async_compose<Token, void(attempt_outcome<response_type>)>(
-        attempt_op{pool_, &request, context.stop.stop_requested(), context.timeout, {}}, token,
-        pool_->executor);
+    return boost::asio::async_initiate<Token, void(attempt_outcome<response_type>)>(
+        initiate_attempt{pool_}, token, &request, context.stop.stop_requested(), context.timeout);
   }
 
   /// Connections opened so far (each one resolved and connected).
@@ -191,7 +195,6 @@ class async_beast_transport {
     std::optional<typename tcp::resolver::template rebind_executor<Executor>::other> resolver;
     typename tcp::resolver::results_type resolved;
     std::optional<boost::beast::http::response_parser<boost::beast::http::string_body>> parser;
-    std::optional<attempt_outcome<response_type>> outcome;
 
     const request_type& to_write() const { return completed ? *completed : *request; }
 
@@ -218,171 +221,87 @@ class async_beast_transport {
     }
   };
 
-  struct on_executor {};  // the operation now runs on the transport's executor
+  // One attempt as a hand-written asynchronous operation. The caller's handler is kept in the attempt's
+  // state, and the operations the attempt starts (connect, write, read, waits) get a small handler of their
+  // own (step) that points at that state. A composed operation would instead move the caller's whole handler
+  // (for async_send, the retry driver's operation with the application's handler inside it) through every
+  // layer of Beast and Asio, at every step: that cost about a tenth of a kept-alive exchange.
+  template <class Handler>
+  struct attempt final : attempt_state {
+    using handler_executor = boost::asio::associated_executor_t<Handler, Executor>;
+    using allocator_type = decltype(detail::operation_allocator_for(std::declval<const Handler&>()));
+    using tracked_executor = std::decay_t<decltype(boost::asio::prefer(
+        std::declval<handler_executor>(), boost::asio::execution::outstanding_work.tracked))>;
 
-  struct attempt_op {
-    std::shared_ptr<pool> p;
-    const request_type* request;
-    bool stop_requested;
-    std::optional<std::chrono::nanoseconds> timeout;
-    std::shared_ptr<attempt_state> s;
+    template <class H>
+    attempt(std::shared_ptr<pool> p, const request_type* r, H&& h)
+        : attempt_state(std::move(p), r),
+          handler(std::forward<H>(h)),
+          work(boost::asio::prefer(boost::asio::get_associated_executor(handler, this->owner->executor),
+                                   boost::asio::execution::outstanding_work.tracked)) {}
 
-    // Started in the initiating function: hop to the executor (inline when already there).
-    template <class Self>
-    void operator()(Self& self) {
-      auto executor = p->executor;
-      boost::asio::dispatch(executor, boost::asio::bind_executor(
-                                          executor, boost::asio::append(std::move(self), on_executor{})));
-    }
+    Handler handler;
+    tracked_executor work;  // outstanding work on the handler's executor until the attempt completes
+    boost::asio::cancellation_slot slot;
 
-    template <class Self>
-    void operator()(Self& self, on_executor) {
-      s = make_state(self);
+    // What the operations the attempt starts complete to: on the transport's executor, with the attempt's
+    // allocator.
+    struct step {
+      std::shared_ptr<attempt> self;
+      using executor_type = Executor;
+      executor_type get_executor() const noexcept { return self->owner->executor; }
+      using allocator_type = typename attempt::allocator_type;
+      allocator_type get_allocator() const noexcept { return detail::operation_allocator_for(self->handler); }
+      template <class... Args>
+      void operator()(Args&&... args) {
+        attempt::on(std::move(self), std::forward<Args>(args)...);
+      }
+    };
+
+    static void start(std::shared_ptr<attempt> self, bool stop_requested,
+                      std::optional<std::chrono::nanoseconds> timeout) {
+      attempt& a = *self;
       const auto limit = timeout ? std::chrono::ceil<std::chrono::milliseconds>(*timeout)
-                                 : p->options.default_attempt_timeout;
-      s->timeout = limit;
-      s->deadline = clock::now() + limit;
-      if (stop_requested) return fail_soon(self, failure_kind::not_sent, canceled_code(), {});
+                                 : a.owner->options.default_attempt_timeout;
+      a.timeout = limit;
+      a.deadline = clock::now() + limit;
+      if (stop_requested)
+        return finish_soon(std::move(self), fail(failure_kind::not_sent, canceled_code(), {}));
       // Checked before a connection is taken: a request that cannot be written safely is refused without
       // touching the network, and refused again on any retry.
-      const auto check = detail::check_request(*request);
+      const auto check = detail::check_request(*a.request);
       if (check == detail::request_check::unsafe_to_write)
-        return finish_soon(self, detail::refused_request(*request));
+        return finish_soon(std::move(self), detail::refused_request(*a.request));
       if (check == detail::request_check::needs_completion)
-        s->completed.emplace(
-            detail::completed_request(*request, p->endpoint.host_header, p->options.user_agent));
-      acquire(self);
-    }
-
-    // A wait in line, or the resolver's timer, ended.
-    template <class Self>
-    void operator()(Self& self, boost::system::error_code) {
-      if (s->now == stage::waiting) {
-        auto& line = p->line;
-        line.erase(std::remove(line.begin(), line.end(), s), line.end());
-        if (s->canceled) {
-          if (s->conn)
-            release(*p, std::move(s->conn), true);
-          else if (s->may_open)
-            give_back_slot(*p);
-          return fail(self, failure_kind::not_sent, canceled_code(), {});
-        }
-        if (s->conn) return write(self);
-        if (s->may_open) return open(self);
-        return fail(self, failure_kind::not_sent, make_error_code(boost::system::errc::timed_out),
-                    "no connection became free within the attempt's " + std::to_string(s->timeout.count())
-                        + " ms (all " + std::to_string(p->options.max_connections) + " in use)");
-      }
-    }
-
-    // Resolved.
-    template <class Self>
-    void operator()(Self& self, boost::system::error_code ec, typename tcp::resolver::results_type results) {
-      s->timer.cancel();
-      if (s->canceled) return abandon_connect(self, canceled_code(), {});
-      if (s->timed_out)
-        return abandon_connect(self, make_error_code(boost::system::errc::timed_out),
-                               "resolving " + p->endpoint.host);
-      if (ec) return abandon_connect(self, ec, "resolving " + p->endpoint.host);
-      s->resolved = std::move(results);
-      connect(self, s->resolved);
-    }
-
-    // Connected (or not).
-    template <class Self>
-    void operator()(Self& self, boost::system::error_code ec, const tcp::endpoint&) {
-      if (s->canceled) return abandon_connect(self, canceled_code(), {});
-      if (ec)
-        return abandon_connect(
-            self, ec == boost::beast::error::timeout ? make_error_code(boost::system::errc::timed_out) : ec,
-            "connecting to " + p->endpoint.host_header);
-      p->opened.fetch_add(1, std::memory_order_relaxed);
-      boost::system::error_code ignored;
-      s->conn->stream.socket().set_option(tcp::no_delay(true), ignored);
-      write(self);
-    }
-
-    // Written, or a response read.
-    template <class Self>
-    void operator()(Self& self, boost::system::error_code ec, std::size_t bytes) {
-      namespace http = boost::beast::http;
-      if (s->now == stage::writing) {
-        s->written = bytes;
-        if (ec)
-          return drop_and_fail(self, bytes == 0 ? failure_kind::not_sent : failure_kind::ambiguous, ec,
-                               "sending the request");
-        if (s->canceled) return drop_and_fail(self, failure_kind::ambiguous, canceled_code(), {});
-        return read(self);
-      }
-      if (ec || s->canceled) {
-        const bool permanent = detail::is_permanent_read_error(ec);
-        if (ec == boost::beast::error::timeout) ec = make_error_code(boost::system::errc::timed_out);
-        drop_and_fail(self, failure_kind::ambiguous, ec,
-                      detail::describe_read_error(ec, {s->timeout, p->options.header_limit,
-                                                       p->options.body_limit, s->conn->buffer.max_size()}),
-                      permanent);
-        return;
-      }
-      const unsigned status = s->parser->get().result_int();
-      if (status >= 200) {
-        response_type response = s->parser->release();
-        // Bytes after the response, or a server that will close, end the connection here.
-        const bool keep = response.keep_alive() && s->conn->buffer.size() == 0;
-        release(*p, std::move(s->conn), keep);
-        return finish(self, std::move(response));
-      }
-      auto verdict = detail::on_interim_response(status, s->interim++, p->options.max_interim_responses);
-      if (verdict.fails) return drop_and_fail(self, std::move(*verdict.fails));
-      read(self);
-    }
-
-    // The end, on the handler's associated executor.
-    template <class Self>
-    void operator()(Self& self, attempt_outcome<response_type> outcome) {
-      self.complete(std::move(outcome));
-    }
-
-   private:
-    template <class Self>
-    std::shared_ptr<attempt_state> make_state(Self& self) {
-      auto allocator = boost::asio::get_associated_allocator(self);
-      if constexpr (std::is_same_v<decltype(allocator), std::allocator<void>>)
-        return std::allocate_shared<attempt_state>(boost::asio::recycling_allocator<attempt_state>(), p,
-                                                   request);
-      else
-        return std::allocate_shared<attempt_state>(
-            typename std::allocator_traits<decltype(allocator)>::template rebind_alloc<attempt_state>(
-                allocator),
-            p, request);
-    }
-
-    // Children run on the transport's executor, and get no cancellation slot of their own: the operation's
-    // slot handler cancels them (through attempt_state::cancel), on the executor.
-    template <class Self>
-    auto next(Self& self) {
-      watch_cancellation(self);
-      Executor executor = p->executor;  // copied before `self`, which owns `p`, is moved
-      return boost::asio::bind_executor(
-          std::move(executor),
-          boost::asio::bind_cancellation_slot(boost::asio::cancellation_slot(), std::move(self)));
-    }
-
-    template <class Self>
-    void watch_cancellation(Self& self) {
-      auto slot = self.get_cancellation_state().slot();
-      if (!slot.is_connected()) return;
-      slot.assign([weak = std::weak_ptr<attempt_state>(s),
-                   executor = p->executor](boost::asio::cancellation_type type) {
-        if ((type & boost::asio::cancellation_type::terminal) == boost::asio::cancellation_type::none) return;
-        boost::asio::dispatch(executor, [weak] {
-          if (const auto state = weak.lock()) state->cancel();
+        a.completed.emplace(detail::completed_request(*a.request, a.owner->endpoint.host_header,
+                                                      a.owner->options.user_agent));
+      a.slot = boost::asio::get_associated_cancellation_slot(a.handler);
+      if (a.slot.is_connected()) {
+        // Terminal cancellation, from whichever thread emits it, is carried out on the executor.
+        a.slot.assign([weak = std::weak_ptr<attempt_state>(self)](boost::asio::cancellation_type type) {
+          if ((type & boost::asio::cancellation_type::terminal) == boost::asio::cancellation_type::none)
+            return;
+          if (const auto state = weak.lock()) {
+            auto executor = state->owner->executor;
+            boost::asio::dispatch(executor, [weak] {
+              if (const auto s = weak.lock()) s->cancel();
+            });
+          }
         });
-      });
+      }
+      // On the executor already (the common case: an attempt started by a completion handler), carry on;
+      // else hop there.
+      if (detail::running_in_this_thread(a.owner->executor)) return acquire(std::move(self));
+      auto executor = a.owner->executor;
+      boost::asio::dispatch(executor,
+                            boost::asio::bind_executor(
+                                executor, [self = std::move(self)]() mutable { acquire(std::move(self)); }));
     }
 
-    template <class Self>
-    void acquire(Self& self) {
-      pool& pl = *p;
+    static void acquire(std::shared_ptr<attempt> self) {
+      attempt& a = *self;
+      pool& pl = *a.owner;
+      if (a.canceled) return finish(std::move(self), fail(failure_kind::not_sent, canceled_code(), {}));
       const auto now = clock::now();
       // The least recently used connections come first: those idle for too long are closed.
       auto expired = pl.idle.begin();
@@ -393,143 +312,231 @@ class async_beast_transport {
         std::unique_ptr<connection> candidate = std::move(pl.idle.back());
         pl.idle.pop_back();
         if (still_open(*candidate)) {
-          s->conn = std::move(candidate);
-          return write(self);
+          a.conn = std::move(candidate);
+          return write(std::move(self));
         }
         close(pl, std::move(candidate));
       }
       if (pl.open < pl.options.max_connections) {
         pl.count_open(+1);
-        return open(self);
+        return open(std::move(self));
       }
-      s->now = stage::waiting;
-      pl.line.push_back(s);
-      s->timer.expires_at(s->deadline);
-      auto& timer = s->timer;
-      timer.async_wait(next(self));
+      a.now = stage::waiting;
+      pl.line.push_back(self);
+      a.timer.expires_at(a.deadline);
+      a.timer.async_wait(step{std::move(self)});
     }
 
-    // A kept-alive connection the server has closed (or sent stray bytes on) is replaced before anything is
-    // written. A non-blocking peek tells: would_block means open and quiet.
-    static bool still_open(connection& c) {
-      if (!c.stream.socket().is_open() || c.buffer.size() != 0) return false;
-      char byte = 0;
-      const auto peeked = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-      return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    // A wait in line ended: a connection or a slot was handed over, the attempt was cancelled, or it timed
+    // out.
+    static void on(std::shared_ptr<attempt> self, boost::system::error_code) {
+      attempt& a = *self;
+      if (a.now != stage::waiting) return;
+      auto& line = a.owner->line;
+      line.erase(std::remove(line.begin(), line.end(), self), line.end());
+      if (a.canceled) {
+        if (a.conn)
+          release(*a.owner, std::move(a.conn), true);
+        else if (a.may_open)
+          give_back_slot(*a.owner);
+        return finish(std::move(self), fail(failure_kind::not_sent, canceled_code(), {}));
+      }
+      if (a.conn) return write(std::move(self));
+      if (a.may_open) return open(std::move(self));
+      finish(std::move(self),
+             fail(failure_kind::not_sent, make_error_code(boost::system::errc::timed_out),
+                  "no connection became free within the attempt's " + std::to_string(a.timeout.count())
+                      + " ms (all " + std::to_string(a.owner->options.max_connections) + " in use)"));
     }
 
     // Opens a connection in a slot already counted as open.
-    template <class Self>
-    void open(Self& self) {
-      s->conn = std::make_unique<connection>(p->executor, p->buffer_limit());
-      if (!p->numeric.empty()) return connect(self, p->numeric);
-      s->now = stage::resolving;
-      s->resolver.emplace(p->executor);
+    static void open(std::shared_ptr<attempt> self) {
+      attempt& a = *self;
+      a.conn = std::make_unique<connection>(a.owner->executor, a.owner->buffer_limit());
+      if (!a.owner->numeric.empty()) return connect(std::move(self), a.owner->numeric);
+      a.now = stage::resolving;
+      a.resolver.emplace(a.owner->executor);
       // The resolver has no timeout of its own: a timer cancels it.
-      s->timer.expires_at(std::min(s->deadline, clock::now() + p->options.connect_timeout));
-      s->timer.async_wait(boost::asio::bind_executor(p->executor, [state = s](boost::system::error_code ec) {
-        if (ec || state->now != stage::resolving) return;
-        state->timed_out = true;
-        state->resolver->cancel();
-      }));
-      // Everything the call takes from the operation is taken before `self` is moved: arguments are
-      // evaluated in no fixed order.
-      auto& resolver = *s->resolver;
-      const http_endpoint& endpoint = p->endpoint;
-      resolver.async_resolve(endpoint.host, endpoint.port, next(self));
+      a.timer.expires_at(std::min(a.deadline, clock::now() + a.owner->options.connect_timeout));
+      a.timer.async_wait(
+          boost::asio::bind_executor(a.owner->executor, [state = self](boost::system::error_code ec) {
+            if (ec || state->now != stage::resolving) return;
+            state->timed_out = true;
+            state->resolver->cancel();
+          }));
+      a.resolver->async_resolve(a.owner->endpoint.host, a.owner->endpoint.port, step{std::move(self)});
     }
 
-    template <class Self, class Endpoints>
-    void connect(Self& self, const Endpoints& endpoints) {
-      s->now = stage::connecting;
-      s->conn->stream.expires_at(std::min(s->deadline, clock::now() + p->options.connect_timeout));
-      auto& stream = s->conn->stream;
-      stream.async_connect(endpoints, next(self));
+    // Resolved.
+    static void on(std::shared_ptr<attempt> self, boost::system::error_code ec,
+                   typename tcp::resolver::results_type results) {
+      attempt& a = *self;
+      a.timer.cancel();
+      if (a.canceled) return abandon_connect(std::move(self), canceled_code(), {});
+      if (a.timed_out)
+        return abandon_connect(std::move(self), make_error_code(boost::system::errc::timed_out),
+                               "resolving " + a.owner->endpoint.host);
+      if (ec) return abandon_connect(std::move(self), ec, "resolving " + a.owner->endpoint.host);
+      a.resolved = std::move(results);
+      connect(std::move(self), a.resolved);
     }
 
-    template <class Self>
-    void write(Self& self) {
-      if (s->canceled) {
-        release(*p, std::move(s->conn), true);
-        return fail(self, failure_kind::not_sent, canceled_code(), {});
+    template <class Endpoints>
+    static void connect(std::shared_ptr<attempt> self, const Endpoints& endpoints) {
+      attempt& a = *self;
+      a.now = stage::connecting;
+      a.conn->stream.expires_at(std::min(a.deadline, clock::now() + a.owner->options.connect_timeout));
+      a.conn->stream.async_connect(endpoints, step{std::move(self)});
+    }
+
+    // Connected (or not).
+    static void on(std::shared_ptr<attempt> self, boost::system::error_code ec, const tcp::endpoint&) {
+      attempt& a = *self;
+      if (a.canceled) return abandon_connect(std::move(self), canceled_code(), {});
+      if (ec)
+        return abandon_connect(
+            std::move(self),
+            ec == boost::beast::error::timeout ? make_error_code(boost::system::errc::timed_out) : ec,
+            "connecting to " + a.owner->endpoint.host_header);
+      a.owner->opened.fetch_add(1, std::memory_order_relaxed);
+      boost::system::error_code ignored;
+      a.conn->stream.socket().set_option(tcp::no_delay(true), ignored);
+      write(std::move(self));
+    }
+
+    static void write(std::shared_ptr<attempt> self) {
+      attempt& a = *self;
+      if (a.canceled) {
+        release(*a.owner, std::move(a.conn), true);
+        return finish(std::move(self), fail(failure_kind::not_sent, canceled_code(), {}));
       }
-      s->now = stage::writing;
-      s->conn->stream.expires_at(s->deadline);
-      auto& stream = s->conn->stream;
-      const request_type& request = s->to_write();
-      boost::beast::http::async_write(stream, request, next(self));
+      a.now = stage::writing;
+      a.conn->stream.expires_at(a.deadline);
+      boost::beast::http::async_write(a.conn->stream, a.to_write(), step{std::move(self)});
     }
 
-    template <class Self>
-    void read(Self& self) {
+    static void read(std::shared_ptr<attempt> self) {
       namespace http = boost::beast::http;
-      s->now = stage::reading;
-      auto& parser = s->parser.emplace();
-      parser.header_limit(p->options.header_limit);
-      parser.body_limit(p->options.body_limit);
-      if (s->request->method() == http::verb::head) parser.skip(true);
-      auto& stream = s->conn->stream;
-      auto& buffer = s->conn->buffer;
-      http::async_read(stream, buffer, parser, next(self));
+      attempt& a = *self;
+      a.now = stage::reading;
+      auto& parser = a.parser.emplace();
+      parser.header_limit(a.owner->options.header_limit);
+      parser.body_limit(a.owner->options.body_limit);
+      if (a.request->method() == http::verb::head) parser.skip(true);
+      http::async_read(a.conn->stream, a.conn->buffer, parser, step{std::move(self)});
+    }
+
+    // Written, or a response read.
+    static void on(std::shared_ptr<attempt> self, boost::system::error_code ec, std::size_t bytes) {
+      attempt& a = *self;
+      if (a.now == stage::writing) {
+        a.written = bytes;
+        // Refused before its first byte (a reset connection, a cancellation): the server cannot have seen it.
+        if (ec)
+          return drop_and_fail(std::move(self), bytes == 0 ? failure_kind::not_sent : failure_kind::ambiguous,
+                               ec, "sending the request");
+        if (a.canceled) return drop_and_fail(std::move(self), failure_kind::ambiguous, canceled_code(), {});
+        return read(std::move(self));
+      }
+      if (ec || a.canceled) {
+        const bool permanent = detail::is_permanent_read_error(ec);
+        if (ec == boost::beast::error::timeout) ec = make_error_code(boost::system::errc::timed_out);
+        auto detail_text =
+            detail::describe_read_error(ec, {a.timeout, a.owner->options.header_limit,
+                                             a.owner->options.body_limit, a.conn->buffer.max_size()});
+        return drop_and_fail(std::move(self), failure_kind::ambiguous, ec, std::move(detail_text), permanent);
+      }
+      const unsigned status = a.parser->get().result_int();
+      if (status >= 200) {
+        // Bytes after the response, or a server that will close, end the connection here.
+        const bool keep = a.parser->get().keep_alive() && a.conn->buffer.size() == 0;
+        release(*a.owner, std::move(a.conn), keep);
+        return finish(std::move(self), attempt_outcome<response_type>(a.parser->release()));
+      }
+      auto verdict = detail::on_interim_response(status, a.interim++, a.owner->options.max_interim_responses);
+      if (verdict.fails) {
+        release(*a.owner, std::move(a.conn), false);
+        return finish(std::move(self), std::move(*verdict.fails));
+      }
+      read(std::move(self));
     }
 
     // A connection that could not be opened: its slot is free again.
-    template <class Self>
-    void abandon_connect(Self& self, boost::system::error_code ec, std::string detail) {
-      s->conn.reset();
-      give_back_slot(*p);
-      fail(self, failure_kind::not_sent, ec, std::move(detail));
+    static void abandon_connect(std::shared_ptr<attempt> self, boost::system::error_code ec,
+                                std::string detail) {
+      self->conn.reset();
+      give_back_slot(*self->owner);
+      finish(std::move(self), fail(failure_kind::not_sent, ec, std::move(detail)));
     }
 
-    template <class Self>
-    void drop_and_fail(Self& self, failure_kind kind, boost::system::error_code ec, std::string detail,
-                       bool permanent = false) {
-      if (s->canceled) {
+    static void drop_and_fail(std::shared_ptr<attempt> self, failure_kind kind, boost::system::error_code ec,
+                              std::string detail, bool permanent = false) {
+      if (self->canceled) {
         ec = canceled_code();
         detail.clear();
         permanent = false;
       }
       transport_failure failed{kind, ec, std::move(detail)};
       failed.permanent = permanent;
-      drop_and_fail(self, std::move(failed));
-    }
-    template <class Self>
-    void drop_and_fail(Self& self, transport_failure failed) {
-      release(*p, std::move(s->conn), false);
-      finish(self, std::move(failed));
+      release(*self->owner, std::move(self->conn), false);
+      finish(std::move(self), std::move(failed));
     }
 
-    template <class Self>
-    void fail(Self& self, failure_kind kind, boost::system::error_code ec, std::string detail) {
+    static transport_failure fail(failure_kind kind, boost::system::error_code ec, std::string detail) {
       if (ec == boost::system::errc::operation_canceled) detail.clear();
-      finish(self, transport_failure{kind, ec, std::move(detail)});
-    }
-    template <class Self>
-    void fail_soon(Self& self, failure_kind kind, boost::system::error_code ec, std::string detail) {
-      finish_soon(self, transport_failure{kind, ec, std::move(detail)});
+      return transport_failure{kind, ec, std::move(detail)};
     }
 
-    // Completes on the handler's associated executor. The attempt's state is freed first, so that an attempt
-    // started by the handler reuses its memory.
-    template <class Self>
-    void finish(Self& self, attempt_outcome<response_type> outcome) {
-      s->now = stage::done;
-      s.reset();
-      auto executor = self.get_executor();
-      boost::asio::dispatch(executor, boost::asio::append(std::move(self), std::move(outcome)));
+    // Takes the handler and its work out of the attempt, and frees the attempt (before the handler runs, as
+    // Asio requires, and so that an attempt the handler starts reuses its memory).
+    static std::pair<Handler, tracked_executor> take_handler(std::shared_ptr<attempt> self) {
+      attempt& a = *self;
+      a.now = stage::done;
+      if (a.slot.is_connected()) a.slot.clear();
+      std::pair<Handler, tracked_executor> taken(std::move(a.handler), std::move(a.work));
+      self.reset();
+      return taken;
     }
-    // The same, when the operation may still be inside its initiating function: never complete inline.
-    template <class Self>
-    void finish_soon(Self& self, attempt_outcome<response_type> outcome) {
-      s->now = stage::done;
-      s.reset();
-      auto executor = self.get_executor();
-      boost::asio::post(executor, boost::asio::append(std::move(self), std::move(outcome)));
+
+    // Completes on the handler's associated executor: at once when this thread runs it (the common case),
+    // else by dispatching there.
+    static void finish(std::shared_ptr<attempt> self, attempt_outcome<response_type>&& outcome) {
+      auto [h, work] = take_handler(std::move(self));
+      if (detail::running_in_this_thread(work)) return std::move(h)(std::move(outcome));
+      boost::asio::dispatch(work, boost::asio::append(std::move(h), std::move(outcome)));
+    }
+    // The same when the attempt may still be inside its initiating function: never complete inline.
+    static void finish_soon(std::shared_ptr<attempt> self, attempt_outcome<response_type>&& outcome) {
+      auto [h, work] = take_handler(std::move(self));
+      boost::asio::post(work, boost::asio::append(std::move(h), std::move(outcome)));
+    }
+  };
+
+  struct initiate_attempt {
+    std::shared_ptr<pool> p;
+    template <class Handler>
+    void operator()(Handler&& handler, const request_type* request, bool stop_requested,
+                    std::optional<std::chrono::nanoseconds> timeout) const {
+      using attempt_type = attempt<std::decay_t<Handler>>;
+      auto allocator = detail::operation_allocator_for(handler);
+      auto state = std::allocate_shared<attempt_type>(
+          typename std::allocator_traits<decltype(allocator)>::template rebind_alloc<attempt_type>(allocator),
+          p, request, std::forward<Handler>(handler));
+      attempt_type::start(std::move(state), stop_requested, timeout);
     }
   };
 
   static boost::system::error_code canceled_code() {
     return make_error_code(boost::system::errc::operation_canceled);
+  }
+
+  // A kept-alive connection the server has closed (or sent stray bytes on) is replaced before anything is
+  // written. A non-blocking peek tells: would_block means open and quiet.
+  static bool still_open(connection& c) {
+    if (!c.stream.socket().is_open() || c.buffer.size() != 0) return false;
+    char byte = 0;
+    const auto peeked = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
   static void close(pool& pl, std::unique_ptr<connection> c) {
