@@ -19,6 +19,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "../tests/support/counting_new.hpp"
+#include "loopback_measure.hpp"
 
 #include <algorithm>
 #include <array>
@@ -44,8 +45,7 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 
-constexpr const char* vm_json =
-    R"({"name":"web-1","state":"running","cpus":2,"memory_mib":2048,"image":"debian-12"})";
+using loopback::vm_json;
 
 // ---- The server: one thread per connection, synchronous Beast, keep-alive
 // -------------------------------------
@@ -123,11 +123,7 @@ loopback_server& server() {
 // -----------------------
 
 http::request<http::string_body> make_request() {
-  http::request<http::string_body> request{http::verb::get, "/v1/vms/web-1", 11};
-  request.set(http::field::host, "127.0.0.1:" + std::to_string(server().port()));
-  request.set(http::field::user_agent, "bench");
-  request.set(http::field::accept, "application/json");
-  return request;
+  return loopback::make_request(server().port());
 }
 
 // Synchronous Beast on one kept-alive socket: the floor. No timeout, no cancellation, no check that the
@@ -206,33 +202,15 @@ class libcurl_get {
 // ---- Measuring: latency percentiles, allocations, and each run's times for the paired ratios
 // ----------------
 
-std::atomic<std::size_t> curl_allocations{0};
+using loopback::thread_cpu_ns;
+using loopback::timed_run;  // figure: wall time per request
 
-std::size_t new_count() {
-  return retryhttp_test::allocations_so_far();
-}
-std::size_t curl_count() {
-  return curl_allocations.load(std::memory_order_relaxed);
-}
 template <class Get>
 std::size_t allocations() {
-  return std::is_same_v<Get, libcurl_get> ? curl_count() : new_count();
+  return std::is_same_v<Get, libcurl_get> ? loopback::curl_allocations.load(std::memory_order_relaxed)
+                                          : retryhttp_test::allocations_so_far();
 }
 
-double thread_cpu_ns() {
-  timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) * 1e9 + static_cast<double>(now.tv_nsec);
-}
-
-// One measured run (a repetition, or Google Benchmark's last iteration-count probe): when it ended and what a
-// request cost in it.
-struct timed_run {
-  std::string name;
-  double ended_s;
-  double wall_ns;
-  double cpu_ns;
-};
 std::vector<timed_run> timed_runs;
 
 template <class Get>
@@ -278,33 +256,14 @@ void run(benchmark::State& state) {
 // with the raw Beast run nearest to it in time instead, and the median and quartiles of those ratios are
 // printed.
 void print_paired_ratios(std::FILE* out) {
-  auto quartiles = [](std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    auto at = [&](double p) { return values[static_cast<std::size_t>(p * (values.size() - 1) + 0.5)]; };
-    return std::array<double, 3>{at(0.25), at(0.5), at(0.75)};
-  };
   std::fprintf(out,
                "\nPaired ratios to raw_beast (each run / the raw_beast run nearest in time): "
                "median [quartiles]\n");
   for (const char* name : {retryhttp_get::name, libcurl_get::name}) {
-    std::vector<double> wall;
-    std::vector<double> cpu;
-    for (const auto& run : timed_runs) {
-      if (run.name != name) continue;
-      const timed_run* nearest = nullptr;
-      for (const auto& floor : timed_runs)
-        if (floor.name == raw_beast_get::name
-            && (!nearest || std::abs(floor.ended_s - run.ended_s) < std::abs(nearest->ended_s - run.ended_s)))
-          nearest = &floor;
-      if (!nearest) continue;
-      wall.push_back(run.wall_ns / nearest->wall_ns);
-      cpu.push_back(run.cpu_ns / nearest->cpu_ns);
-    }
-    if (wall.empty()) continue;
-    const auto w = quartiles(wall);
-    const auto c = quartiles(cpu);
+    const auto p = loopback::paired_ratios(timed_runs, name, raw_beast_get::name);
+    if (p.runs == 0) continue;
     std::fprintf(out, "  %-10s wall %.3f [%.3f, %.3f]   client CPU %.3f [%.3f, %.3f]   (%zu runs)\n", name,
-                 w[1], w[0], w[2], c[1], c[0], c[2], wall.size());
+                 p.figure[1], p.figure[0], p.figure[2], p.cpu[1], p.cpu[0], p.cpu[2], p.runs);
   }
 }
 
@@ -316,27 +275,6 @@ void BM_LoopbackGet_retryhttp(benchmark::State& state) {
 }
 void BM_LoopbackGet_libcurl(benchmark::State& state) {
   run<libcurl_get>(state);
-}
-
-// libcurl's allocations, counted through its memory callbacks.
-void* counting_malloc(std::size_t size) {
-  curl_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(size);
-}
-void counting_free(void* pointer) {
-  std::free(pointer);
-}
-void* counting_realloc(void* pointer, std::size_t size) {
-  curl_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::realloc(pointer, size);
-}
-char* counting_strdup(const char* text) {
-  curl_allocations.fetch_add(1, std::memory_order_relaxed);
-  return strdup(text);
-}
-void* counting_calloc(std::size_t count, std::size_t size) {
-  curl_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::calloc(count, size);
 }
 
 // `bench_loopback --requests WAY N`: N requests one way, outside Google Benchmark, for counting instructions
@@ -362,31 +300,13 @@ BENCHMARK(BM_LoopbackGet_retryhttp)->Name("BM_LoopbackGet/retryhttp");
 BENCHMARK(BM_LoopbackGet_libcurl)->Name("BM_LoopbackGet/libcurl");
 
 int main(int argc, char** argv) {
-  curl_global_init_mem(CURL_GLOBAL_ALL, counting_malloc, counting_free, counting_realloc, counting_strdup,
-                       counting_calloc);
+  loopback::init_curl_counting_allocations();
   (void)server();  // start it before any benchmark
-  int status = 0;
-  if (argc == 4 && std::string_view(argv[1]) == "--requests") {
-    const std::string_view way = argv[2];
-    const long count = std::atol(argv[3]);
-    if (way == raw_beast_get::name)
-      status = count_requests<raw_beast_get>(count);
-    else if (way == retryhttp_get::name)
-      status = count_requests<retryhttp_get>(count);
-    else if (way == libcurl_get::name)
-      status = count_requests<libcurl_get>(count);
-    else {
-      std::fprintf(stderr, "usage: bench_loopback --requests raw_beast|retryhttp|libcurl N\n");
-      status = 2;
-    }
-  } else {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    // On standard error, so that --benchmark_format=json on standard output stays JSON.
-    print_paired_ratios(stderr);
-  }
+  const int status = loopback::run_main<raw_beast_get, retryhttp_get, libcurl_get>(
+      argc, argv, "bench_loopback",
+      [](auto way, long count) { return count_requests<typename decltype(way)::type>(count); },
+      // On standard error, so that --benchmark_format=json on standard output stays JSON.
+      [] { print_paired_ratios(stderr); });
   curl_global_cleanup();
   return status;
 }

@@ -28,6 +28,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "../tests/support/counting_new.hpp"
+#include "loopback_measure.hpp"
 
 #include <algorithm>
 #include <array>
@@ -57,8 +58,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-constexpr const char* vm_json =
-    R"({"name":"web-1","state":"running","cpus":2,"memory_mib":2048,"image":"debian-12"})";
+using loopback::vm_json;
 
 constexpr std::size_t concurrency = 64;
 constexpr std::size_t batch_requests = concurrency * 16;
@@ -177,11 +177,7 @@ loopback_server& server() {
 // ----------------------
 
 http::request<http::string_body> make_request() {
-  http::request<http::string_body> request{http::verb::get, "/v1/vms/web-1", 11};
-  request.set(http::field::host, "127.0.0.1:" + std::to_string(server().port()));
-  request.set(http::field::user_agent, "bench");
-  request.set(http::field::accept, "application/json");
-  return request;
+  return loopback::make_request(server().port());
 }
 
 // How many requests of a batch were started and completed: each way's loops ask it before sending again. A
@@ -415,28 +411,15 @@ Way& warmed_way() {
 // ---- Measuring: throughput, allocations, and each run's figures for the paired ratios
 // ------------------------
 
-std::atomic<std::size_t> curl_allocations{0};
+using loopback::thread_cpu_ns;
+using loopback::timed_run;  // figure: requests per second
 
 template <class Way>
 std::size_t allocations() {
-  return std::is_same_v<Way, libcurl_multi_way> ? curl_allocations.load(std::memory_order_relaxed)
+  return std::is_same_v<Way, libcurl_multi_way> ? loopback::curl_allocations.load(std::memory_order_relaxed)
                                                 : retryhttp_test::allocations_so_far();
 }
 
-double thread_cpu_ns() {
-  timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) * 1e9 + static_cast<double>(now.tv_nsec);
-}
-
-// One measured run (a repetition, or Google Benchmark's last iteration-count probe): when it ended and its
-// throughput.
-struct timed_run {
-  std::string name;
-  double ended_s;
-  double requests_per_s;
-  double cpu_ns_per_request;  // the client thread's
-};
 std::vector<timed_run> timed_runs;
 
 template <class Way>
@@ -470,35 +453,16 @@ void run(benchmark::State& state) {
 // are printed: requests per second (above 1: faster than raw Beast) and the client thread's CPU time per
 // request (above 1: costlier).
 void print_paired_ratios(std::FILE* out) {
-  auto quartiles = [](std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    auto at = [&](double p) { return values[static_cast<std::size_t>(p * (values.size() - 1) + 0.5)]; };
-    return std::array<double, 3>{at(0.25), at(0.5), at(0.75)};
-  };
   std::fprintf(out,
                "\nPaired ratios to raw_beast (each run / the raw_beast run nearest in time): "
                "median [quartiles]\n");
   for (const char* name : {retryhttp_way::name, libcurl_multi_way::name}) {
-    std::vector<double> throughput;
-    std::vector<double> cpu;
-    for (const auto& run : timed_runs) {
-      if (run.name != name) continue;
-      const timed_run* nearest = nullptr;
-      for (const auto& floor : timed_runs)
-        if (floor.name == raw_beast_way::name
-            && (!nearest || std::abs(floor.ended_s - run.ended_s) < std::abs(nearest->ended_s - run.ended_s)))
-          nearest = &floor;
-      if (!nearest) continue;
-      throughput.push_back(run.requests_per_s / nearest->requests_per_s);
-      cpu.push_back(run.cpu_ns_per_request / nearest->cpu_ns_per_request);
-    }
-    if (throughput.empty()) continue;
-    const auto t = quartiles(throughput);
-    const auto c = quartiles(cpu);
+    const auto p = loopback::paired_ratios(timed_runs, name, raw_beast_way::name);
+    if (p.runs == 0) continue;
     std::fprintf(out,
                  "  %-13s items_per_second %.3f [%.3f, %.3f]   client CPU per request %.3f [%.3f, %.3f]   "
                  "(%zu runs)\n",
-                 name, t[1], t[0], t[2], c[1], c[0], c[2], throughput.size());
+                 name, p.figure[1], p.figure[0], p.figure[2], p.cpu[1], p.cpu[0], p.cpu[2], p.runs);
   }
 }
 
@@ -510,27 +474,6 @@ void BM_LoopbackAsync_retryhttp(benchmark::State& state) {
 }
 void BM_LoopbackAsync_libcurl_multi(benchmark::State& state) {
   run<libcurl_multi_way>(state);
-}
-
-// libcurl's allocations, counted through its memory callbacks.
-void* counting_malloc(std::size_t size) {
-  curl_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(size);
-}
-void counting_free(void* pointer) {
-  std::free(pointer);
-}
-void* counting_realloc(void* pointer, std::size_t size) {
-  curl_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::realloc(pointer, size);
-}
-char* counting_strdup(const char* text) {
-  curl_allocations.fetch_add(1, std::memory_order_relaxed);
-  return strdup(text);
-}
-void* counting_calloc(std::size_t count, std::size_t size) {
-  curl_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::calloc(count, size);
 }
 
 // `bench_loopback_async --requests WAY N`: N requests one way (64 at a time), outside Google Benchmark, for
@@ -557,31 +500,13 @@ BENCHMARK(BM_LoopbackAsync_retryhttp)->Name("BM_LoopbackAsync/retryhttp")->UseRe
 BENCHMARK(BM_LoopbackAsync_libcurl_multi)->Name("BM_LoopbackAsync/libcurl_multi")->UseRealTime();
 
 int main(int argc, char** argv) {
-  curl_global_init_mem(CURL_GLOBAL_ALL, counting_malloc, counting_free, counting_realloc, counting_strdup,
-                       counting_calloc);
+  loopback::init_curl_counting_allocations();
   (void)server();  // start it before any benchmark
-  int status = 0;
-  if (argc == 4 && std::string_view(argv[1]) == "--requests") {
-    const std::string_view way = argv[2];
-    const long count = std::atol(argv[3]);
-    if (way == raw_beast_way::name)
-      status = count_requests<raw_beast_way>(count);
-    else if (way == retryhttp_way::name)
-      status = count_requests<retryhttp_way>(count);
-    else if (way == libcurl_multi_way::name)
-      status = count_requests<libcurl_multi_way>(count);
-    else {
-      std::fprintf(stderr, "usage: bench_loopback_async --requests raw_beast|retryhttp|libcurl_multi N\n");
-      status = 2;
-    }
-  } else {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    // On standard error, so that --benchmark_format=json on standard output stays JSON.
-    print_paired_ratios(stderr);
-  }
+  const int status = loopback::run_main<raw_beast_way, retryhttp_way, libcurl_multi_way>(
+      argc, argv, "bench_loopback_async",
+      [](auto way, long count) { return count_requests<typename decltype(way)::type>(count); },
+      // On standard error, so that --benchmark_format=json on standard output stays JSON.
+      [] { print_paired_ratios(stderr); });
   // The clients close their connections before the server stops, and libcurl's before curl_global_cleanup.
   kept_way<raw_beast_way>().reset();
   kept_way<retryhttp_way>().reset();
