@@ -285,6 +285,23 @@ TEST_CASE("terminal cancellation through the slot ends the call at each stage, a
   }
 }
 
+TEST_CASE("partial and total cancellation are ignored: only terminal cancellation ends a call",
+          "[async][cancel]") {
+  fixture f;
+  f.script().script({t::respond(503).after(10ms), t::respond(200).after(10ms)});
+  asio::cancellation_signal cancel;
+  std::optional<result_type> result;
+  f.client.async_send(list_vms,
+                      asio::bind_cancellation_slot(cancel.slot(), [&](result_type r) { result = r; }));
+  // During the attempt, and during the wait after the 503.
+  f.clock.at(f.clock.now() + 5ms, [&] { cancel.emit(asio::cancellation_type::partial); });
+  f.clock.at(f.clock.now() + 20ms, [&] { cancel.emit(asio::cancellation_type::total); });
+  f.run();
+  REQUIRE(result);
+  CHECK(result->ok());
+  CHECK(result->attempts() == 2);
+}
+
 TEST_CASE("call_options::stop ends the call at each stage, from the virtual timeline", "[async][cancel]") {
   fixture f;
   std::stop_source stop;

@@ -281,6 +281,34 @@ TEST_CASE("a connection the server closed while idle is replaced before anything
   CHECK(transport.connections_opened() == 2);
 }
 
+TEST_CASE("a connection handed to a waiting attempt is checked first: a body that ended the connection",
+          "[async_beast_transport][pool]") {
+  asio::io_context io;
+  // The first answer has no length: its body ends when the server closes the connection.
+  scripted_server server(io.get_executor(), [](std::size_t n) {
+    answer a;
+    if (n == 1) {
+      a.reply = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end";
+      a.close_after = true;
+    }
+    return a;
+  });
+  retryhttp::async_beast_transport_options options;
+  options.max_connections = 1;  // the second attempt waits in line for the first one's connection
+  transport_type transport(io.get_executor(), server.url(), options);
+  const request_type request = get();
+  collector c;
+  transport.async_attempt(request, within(2s), c.handler(0));
+  transport.async_attempt(request, within(2s), c.handler(1));
+  run_until(io, [&] { return c.completed == 2; });
+  REQUIRE(c.outcomes[0]->has_response());
+  CHECK(c.outcomes[0]->response().body() == "until the end");
+  REQUIRE(c.outcomes[1]->has_response());  // not an ambiguous failure on the closed connection
+  CHECK(c.outcomes[1]->response().body() == "{}");
+  CHECK(server.accepted() == 2);
+  CHECK(server.requests() == 2);
+}
+
 TEST_CASE("a connection idle for longer than idle_timeout is closed, not reused",
           "[async_beast_transport][pool]") {
   asio::io_context io;

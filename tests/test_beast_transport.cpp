@@ -58,9 +58,12 @@ class canned_server {
     });
   }
   ~canned_server() {
+    // A server that never got its connection (the request was refused before connecting) is blocked in
+    // accept(), which closing the acceptor does not wake on Linux: shutdown(2) does.
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    if (thread_.joinable()) thread_.join();
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   unsigned short port() const { return port_; }
@@ -514,9 +517,11 @@ class paced_server {
     });
   }
   ~paced_server() {
+    ::shutdown(acceptor_.native_handle(),
+               SHUT_RDWR);  // wakes a thread blocked in accept() (see canned_server)
+    if (thread_.joinable()) thread_.join();
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    if (thread_.joinable()) thread_.join();
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 

@@ -3,9 +3,10 @@
 
 // Asynchronous sends: basic_client::async_send for a Transport that models AsyncTransport, on the
 // transport's executor, for any Asio completion token (a callback, use_future, use_awaitable, deferred,
-// as_tuple). The driver is an async_compose state machine that sequences the same retry step as send()
-// (retry_step.hpp, detail::call_state): attempt, step, wait, attempt. Its waits go through the Clock policy's
-// async_wait_until, so testing::fake_clock drives them in virtual time (testing/fake_async.hpp).
+// as_tuple). The driver is a hand-written asynchronous operation (docs/design.md says why not async_compose)
+// that sequences the same retry step as send() (retry_step.hpp, detail::call_state): attempt, step, wait,
+// attempt. Its waits go through the Clock policy's async_wait_until, so testing::fake_clock drives them in
+// virtual time (testing/fake_async.hpp).
 //
 // The completion signature is void(send_result<response_type>): a network or HTTP failure is a result, as
 // with send(), never an exception, also for a use_awaitable caller.
@@ -104,7 +105,11 @@ auto async_wait_until(system_clock&, const Executor& executor, system_clock::tim
                                         boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
   return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
       [](auto handler, const Executor& ex, system_clock::time_point when) {
-        auto timer = std::make_shared<timer_type>(ex, when);
+        // The timer lives until the wait completes, in the handler's memory (detail/operation_memory.hpp).
+        auto allocator = detail::operation_allocator_for(handler);
+        auto timer = std::allocate_shared<timer_type>(
+            typename std::allocator_traits<decltype(allocator)>::template rebind_alloc<timer_type>(allocator),
+            ex, when);
         timer_type& waiting = *timer;
         waiting.async_wait(boost::asio::consign(std::move(handler), std::move(timer)));
       },
@@ -225,10 +230,18 @@ struct async_driver<basic_client<T, B, C, I, O>> {
       set_up(*c);
       // Terminal cancellation of the call cancels what is in flight inside it: the attempt or the wait.
       c->slot = boost::asio::get_associated_cancellation_slot(c->handler);
+      // Only terminal cancellation is supported: a retry loop cannot stop half-way and keep what it knows.
+      // The flag is set at once; the inner signal is emitted on the transport's executor, where the attempt
+      // or the wait installs its handlers.
       if (c->slot.is_connected()) {
-        c->slot.assign([target = static_cast<call*>(c.get())](boost::asio::cancellation_type type) {
-          target->canceled.store(true, std::memory_order_release);
-          target->inner.emit(type);
+        c->slot.assign([weak = std::weak_ptr<call>(c), executor = c->client.transport().get_executor()](
+                           boost::asio::cancellation_type type) {
+          if ((type & boost::asio::cancellation_type::terminal) == boost::asio::cancellation_type::none)
+            return;
+          if (const auto target = weak.lock()) target->canceled.store(true, std::memory_order_release);
+          boost::asio::dispatch(executor, [weak] {
+            if (const auto target = weak.lock()) target->inner.emit(boost::asio::cancellation_type::terminal);
+          });
         });
       }
       if (c->options.stop.stop_possible())
@@ -253,6 +266,8 @@ struct async_driver<basic_client<T, B, C, I, O>> {
 
   template <class Handler>
   static void after_attempt(std::shared_ptr<call_with<Handler>> c, attempt_outcome<response_type>&& outcome) {
+    // Asio leaves a completed operation's handler in the slot: what it points at may be gone.
+    c->inner.slot().clear();
     client_type& client = c->client;
     auto& stored = c->result.emplace_outcome([&] { return std::move(outcome); });
     const observed_outcome observed = stored.observe();
@@ -287,6 +302,7 @@ struct async_driver<basic_client<T, B, C, I, O>> {
 
   template <class Handler>
   static void after_wait(std::shared_ptr<call_with<Handler>> c, boost::system::error_code ec) {
+    c->inner.slot().clear();  // the timer is gone: its cancellation handler must not be called
     if (ec || c->stopped()) {
       c->client.give_up(c->result, c->to_send(), error::canceled, c->steps.attempts(), {}, {});
       return finish(std::move(c));

@@ -152,10 +152,12 @@ class async_beast_transport {
     Executor executor;
     http_endpoint endpoint;
     async_beast_transport_options options;
-    std::vector<tcp::endpoint> numeric;               // the endpoint, when the host is an address
-    std::vector<std::unique_ptr<connection>> idle;    // least recently used first
-    std::size_t open = 0;                             // idle, in use and being opened
-    std::deque<std::shared_ptr<attempt_state>> line;  // attempts waiting for a connection, in order
+    std::vector<tcp::endpoint> numeric;             // the endpoint, when the host is an address
+    std::vector<std::unique_ptr<connection>> idle;  // least recently used first
+    std::size_t open = 0;                           // idle, in use and being opened
+    // Attempts waiting for a connection, in order. Weak: a waiting attempt is kept alive by its own timer's
+    // handler, so that an io_context destroyed with attempts in line frees them (and this pool).
+    std::deque<std::weak_ptr<attempt_state>> line;
     std::atomic<std::size_t> opened{0};
     std::atomic<std::size_t> open_count{0};
     std::atomic<std::size_t> peak{0};
@@ -173,8 +175,8 @@ class async_beast_transport {
 
   enum class stage { starting, waiting, resolving, connecting, writing, reading, done };
 
-  // What lives for one attempt, on the heap (the handler's allocator, else Asio's recycling allocator) so
-  // that the line of waiting attempts and the cancellation handler can refer to it.
+  // What lives for one attempt, on the heap (the handler's allocator, else detail::block_cache) so that the
+  // line of waiting attempts and the cancellation handler can refer to it.
   struct attempt_state {
     attempt_state(std::shared_ptr<pool> p, const request_type* r)
         : owner(std::move(p)), request(r), timer(owner->executor) {}
@@ -183,17 +185,19 @@ class async_beast_transport {
     std::optional<request_type> completed;  // the request with Host, User-Agent and Content-Length added
     std::chrono::milliseconds timeout{0};
     clock::time_point deadline{};
+    clock::time_point connect_deadline{};  // resolving and connecting together
     stage now = stage::starting;
     std::unique_ptr<connection> conn;
     bool may_open = false;  // a waiting attempt was given a free slot to open a connection in
     bool canceled = false;
-    bool timed_out = false;  // the resolver's timer fired
-    std::size_t written = 0;
     unsigned interim = 0;
     boost::asio::basic_waitable_timer<clock, boost::asio::wait_traits<clock>, Executor> timer;
     // Constructed only for a host name: a resolver costs an allocation.
     std::optional<typename tcp::resolver::template rebind_executor<Executor>::other> resolver;
     typename tcp::resolver::results_type resolved;
+    // Cancels a connect to a host name's several addresses as a whole (cancelling the stream would end only
+    // the address being tried, and the connect would go on to the next).
+    boost::asio::cancellation_signal connect_cancel;
     std::optional<boost::beast::http::response_parser<boost::beast::http::string_body>> parser;
 
     const request_type& to_write() const { return completed ? *completed : *request; }
@@ -208,9 +212,15 @@ class async_beast_transport {
           timer.cancel();
           break;
         case stage::resolving:
+          // getaddrinfo cannot be interrupted: the resolve timer's handler ends the attempt at once instead,
+          // and the resolver's late answer is dropped.
           if (resolver) resolver->cancel();
+          timer.cancel();
           break;
         case stage::connecting:
+          connect_cancel.emit(boost::asio::cancellation_type::terminal);
+          if (conn) conn->stream.cancel();
+          break;
         case stage::writing:
         case stage::reading:
           if (conn) conn->stream.cancel();
@@ -328,41 +338,56 @@ class async_beast_transport {
     }
 
     // A wait in line ended: a connection or a slot was handed over, the attempt was cancelled, or it timed
-    // out.
+    // out. What was handed over just as the time ran out goes back: nothing is written past the deadline.
     static void on(std::shared_ptr<attempt> self, boost::system::error_code) {
       attempt& a = *self;
-      if (a.now != stage::waiting) return;
-      auto& line = a.owner->line;
-      line.erase(std::remove(line.begin(), line.end(), self), line.end());
-      if (a.canceled) {
+      if (a.now != stage::waiting) return;  // only a wait in line completes here
+      std::erase_if(a.owner->line, [&](const std::weak_ptr<attempt_state>& waiting) {
+        const auto other = waiting.lock();
+        return !other || other == self;
+      });
+      const bool too_late = clock::now() >= a.deadline;
+      if (a.canceled || too_late) {
         if (a.conn)
           release(*a.owner, std::move(a.conn), true);
         else if (a.may_open)
           give_back_slot(*a.owner);
-        return finish(std::move(self), fail(failure_kind::not_sent, canceled_code(), {}));
+        if (a.canceled) return finish(std::move(self), fail(failure_kind::not_sent, canceled_code(), {}));
+        return finish(
+            std::move(self),
+            fail(failure_kind::not_sent, make_error_code(boost::system::errc::timed_out),
+                 "no connection became free within the attempt's " + std::to_string(a.timeout.count())
+                     + " ms (all " + std::to_string(a.owner->options.max_connections) + " in use)"));
       }
-      if (a.conn) return write(std::move(self));
-      if (a.may_open) return open(std::move(self));
-      finish(std::move(self),
-             fail(failure_kind::not_sent, make_error_code(boost::system::errc::timed_out),
-                  "no connection became free within the attempt's " + std::to_string(a.timeout.count())
-                      + " ms (all " + std::to_string(a.owner->options.max_connections) + " in use)"));
+      if (a.conn) {
+        // Handed over straight from the attempt that released it: checked as an idle one would be.
+        if (still_open(*a.conn)) return write(std::move(self));
+        close_socket(*a.conn);
+        a.conn.reset();  // its slot stays counted, for the connection this attempt opens instead
+      }
+      open(std::move(self));
     }
 
     // Opens a connection in a slot already counted as open.
     static void open(std::shared_ptr<attempt> self) {
       attempt& a = *self;
       a.conn = std::make_unique<connection>(a.owner->executor, a.owner->buffer_limit());
+      a.connect_deadline = std::min(a.deadline, clock::now() + a.owner->options.connect_timeout);
       if (!a.owner->numeric.empty()) return connect(std::move(self), a.owner->numeric);
       a.now = stage::resolving;
       a.resolver.emplace(a.owner->executor);
-      // The resolver has no timeout of its own: a timer cancels it.
-      a.timer.expires_at(std::min(a.deadline, clock::now() + a.owner->options.connect_timeout));
-      a.timer.async_wait(
-          boost::asio::bind_executor(a.owner->executor, [state = self](boost::system::error_code ec) {
-            if (ec || state->now != stage::resolving) return;
-            state->timed_out = true;
-            state->resolver->cancel();
+      // The resolver has no timeout of its own, and getaddrinfo cannot be interrupted: when the time is up,
+      // or the attempt is cancelled, this timer's handler ends the attempt at once, and the resolver's answer
+      // is dropped whenever it comes.
+      a.timer.expires_at(a.connect_deadline);
+      a.timer.async_wait(boost::asio::bind_executor(
+          a.owner->executor, [weak = std::weak_ptr<attempt>(self)](boost::system::error_code ec) {
+            auto state = weak.lock();
+            if (!state || state->now != stage::resolving || (ec && !state->canceled)) return;
+            if (state->resolver) state->resolver->cancel();
+            if (state->canceled) return abandon_connect(std::move(state), canceled_code(), {});
+            const std::string what = "resolving " + state->owner->endpoint.host;
+            abandon_connect(std::move(state), make_error_code(boost::system::errc::timed_out), what);
           }));
       a.resolver->async_resolve(a.owner->endpoint.host, a.owner->endpoint.port, step{std::move(self)});
     }
@@ -371,11 +396,9 @@ class async_beast_transport {
     static void on(std::shared_ptr<attempt> self, boost::system::error_code ec,
                    typename tcp::resolver::results_type results) {
       attempt& a = *self;
+      if (a.now != stage::resolving) return;  // the attempt already ended (timed out or cancelled)
       a.timer.cancel();
       if (a.canceled) return abandon_connect(std::move(self), canceled_code(), {});
-      if (a.timed_out)
-        return abandon_connect(std::move(self), make_error_code(boost::system::errc::timed_out),
-                               "resolving " + a.owner->endpoint.host);
       if (ec) return abandon_connect(std::move(self), ec, "resolving " + a.owner->endpoint.host);
       a.resolved = std::move(results);
       connect(std::move(self), a.resolved);
@@ -385,8 +408,10 @@ class async_beast_transport {
     static void connect(std::shared_ptr<attempt> self, const Endpoints& endpoints) {
       attempt& a = *self;
       a.now = stage::connecting;
-      a.conn->stream.expires_at(std::min(a.deadline, clock::now() + a.owner->options.connect_timeout));
-      a.conn->stream.async_connect(endpoints, step{std::move(self)});
+      a.conn->stream.expires_at(a.connect_deadline);
+      auto slot = a.connect_cancel.slot();
+      a.conn->stream.async_connect(endpoints,
+                                   boost::asio::bind_cancellation_slot(slot, step{std::move(self)}));
     }
 
     // Connected (or not).
@@ -430,15 +455,16 @@ class async_beast_transport {
     static void on(std::shared_ptr<attempt> self, boost::system::error_code ec, std::size_t bytes) {
       attempt& a = *self;
       if (a.now == stage::writing) {
-        a.written = bytes;
         // Refused before its first byte (a reset connection, a cancellation): the server cannot have seen it.
-        if (ec)
-          return drop_and_fail(std::move(self), bytes == 0 ? failure_kind::not_sent : failure_kind::ambiguous,
-                               ec, "sending the request");
+        if (ec) {
+          const auto kind = bytes == 0 ? failure_kind::not_sent : failure_kind::ambiguous;
+          if (ec == boost::beast::error::timeout) ec = make_error_code(boost::system::errc::timed_out);
+          return drop_and_fail(std::move(self), kind, ec, "sending the request");
+        }
         if (a.canceled) return drop_and_fail(std::move(self), failure_kind::ambiguous, canceled_code(), {});
         return read(std::move(self));
       }
-      if (ec || a.canceled) {
+      if (ec) {
         const bool permanent = detail::is_permanent_read_error(ec);
         if (ec == boost::beast::error::timeout) ec = make_error_code(boost::system::errc::timed_out);
         auto detail_text =
@@ -446,13 +472,16 @@ class async_beast_transport {
                                              a.owner->options.body_limit, a.conn->buffer.max_size()});
         return drop_and_fail(std::move(self), failure_kind::ambiguous, ec, std::move(detail_text), permanent);
       }
+      // A complete final response is delivered even if a cancellation arrived after it was read.
       const unsigned status = a.parser->get().result_int();
       if (status >= 200) {
-        // Bytes after the response, or a server that will close, end the connection here.
-        const bool keep = a.parser->get().keep_alive() && a.conn->buffer.size() == 0;
+        // Bytes after the response, or a server that will close (the parser's keep_alive also knows a body
+        // that ends at the connection's end), end the connection here.
+        const bool keep = a.parser->keep_alive() && a.conn->buffer.size() == 0 && !a.canceled;
         release(*a.owner, std::move(a.conn), keep);
         return finish(std::move(self), attempt_outcome<response_type>(a.parser->release()));
       }
+      if (a.canceled) return drop_and_fail(std::move(self), failure_kind::ambiguous, canceled_code(), {});
       auto verdict = detail::on_interim_response(status, a.interim++, a.owner->options.max_interim_responses);
       if (verdict.fails) {
         release(*a.owner, std::move(a.conn), false);
@@ -539,18 +568,20 @@ class async_beast_transport {
     return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
-  static void close(pool& pl, std::unique_ptr<connection> c) {
+  static void close_socket(connection& c) {
     boost::system::error_code ignored;
-    c->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    c->stream.socket().close(ignored);
+    c.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    c.stream.socket().close(ignored);
+  }
+
+  static void close(pool& pl, std::unique_ptr<connection> c) {
+    close_socket(*c);
     pl.count_open(-1);
   }
 
   // A slot counted as open that holds no connection any more: the first attempt in line may open one.
   static void give_back_slot(pool& pl) {
-    if (!pl.line.empty()) {
-      auto waiting = std::move(pl.line.front());
-      pl.line.pop_front();
+    if (const auto waiting = next_in_line(pl)) {
       waiting->may_open = true;
       waiting->timer.cancel();
       return;
@@ -558,19 +589,25 @@ class async_beast_transport {
     pl.count_open(-1);
   }
 
+  // The first attempt in line still waiting, taken out of the line.
+  static std::shared_ptr<attempt_state> next_in_line(pool& pl) {
+    while (!pl.line.empty()) {
+      auto waiting = pl.line.front().lock();
+      pl.line.pop_front();
+      if (waiting && waiting->now == stage::waiting && !waiting->conn && !waiting->may_open) return waiting;
+    }
+    return nullptr;
+  }
+
   // A connection an attempt is done with: to the first attempt in line, else to the idle list; or closed.
   static void release(pool& pl, std::unique_ptr<connection> c, bool keep) {
     if (!c) return give_back_slot(pl);
     if (!keep) {
-      boost::system::error_code ignored;
-      c->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-      c->stream.socket().close(ignored);
+      close_socket(*c);
       return give_back_slot(pl);
     }
     c->stream.expires_never();
-    if (!pl.line.empty()) {
-      auto waiting = std::move(pl.line.front());
-      pl.line.pop_front();
+    if (const auto waiting = next_in_line(pl)) {
       waiting->conn = std::move(c);
       waiting->timer.cancel();
       return;

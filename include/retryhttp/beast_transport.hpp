@@ -236,10 +236,10 @@ class beast_transport {
       }
       const unsigned status = parser.get().result_int();
       if (status >= 200) {
-        response_type response = parser.release();
-        // Bytes after the response, or a server that will close, end the connection here.
-        keep = response.keep_alive() && s.buffer.size() == 0;
-        return response;
+        // Bytes after the response, or a server that will close (the parser's keep_alive also knows a body
+        // that ends at the connection's end), end the connection here.
+        keep = parser.keep_alive() && s.buffer.size() == 0;
+        return parser.release();
       }
       auto verdict = detail::on_interim_response(status, interim, s.options.max_interim_responses);
       if (verdict.fails) return std::move(*verdict.fails);
