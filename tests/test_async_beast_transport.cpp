@@ -8,6 +8,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -16,8 +17,11 @@
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -554,4 +558,59 @@ TEST_CASE("on a 2-thread io_context, a strand makes the pool safe under many con
   CHECK(delivered.load() == attempts);
   CHECK(transport.peak_connections() <= 4);
   CHECK(transport.connections_opened() <= 4);
+}
+
+TEST_CASE("over a Unix domain socket: pooled, kept alive, and a missing socket is not_sent",
+          "[async_beast_transport][unix]") {
+  char directory[] = "/tmp/retryhttp-unix-XXXXXX";
+  REQUIRE(::mkdtemp(directory) != nullptr);
+  const std::string path = std::string(directory) + "/orchestrator.sock";
+  asio::io_context io;
+  const request_type request = get();
+  collector c;
+  SECTION("a server on the socket") {
+    asio::local::stream_protocol::acceptor acceptor(io, asio::local::stream_protocol::endpoint(path));
+    std::size_t requests = 0;
+    // One connection, answered until the client closes it.
+    acceptor.async_accept([&](boost::system::error_code ec, asio::local::stream_protocol::socket socket) {
+      if (ec) return;
+      asio::co_spawn(
+          io,
+          [&requests, socket = std::move(socket)]() mutable -> asio::awaitable<void> {
+            constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
+            asio::streambuf buffer;
+            for (;;) {
+              auto [read_error, length] =
+                  co_await asio::async_read_until(socket, buffer, "\r\n\r\n", no_throw);
+              if (read_error) co_return;
+              buffer.consume(length);
+              ++requests;
+              auto [write_error, n] =
+                  co_await asio::async_write(socket, asio::buffer(std::string(ok_reply)), no_throw);
+              (void)n;
+              if (write_error) co_return;
+            }
+          },
+          asio::detached);
+    });
+    transport_type transport(io.get_executor(), "unix://" + path);
+    for (std::size_t i = 0; i < 3; ++i) {
+      transport.async_attempt(request, within(2s), c.handler(i));
+      run_until(io, [&] { return c.completed == i + 1; });
+      REQUIRE(c.outcomes[i]->has_response());
+      CHECK(c.outcomes[i]->response().body() == "{}");
+    }
+    CHECK(requests == 3);
+    CHECK(transport.connections_opened() == 1);
+  }
+  SECTION("nobody listening") {
+    transport_type transport(io.get_executor(), "unix://" + path);
+    transport.async_attempt(request, within(2s), c.handler(0));
+    run_until(io, [&] { return c.completed == 1; });
+    REQUIRE_FALSE(c.outcomes[0]->has_response());
+    CHECK(c.outcomes[0]->failure().kind == failure_kind::not_sent);
+    CHECK(c.outcomes[0]->failure().message().find("connecting to unix://" + path) != std::string::npos);
+  }
+  ::unlink(path.c_str());
+  ::rmdir(directory);
 }

@@ -2,15 +2,20 @@
 
 #include <boost/asio/buffers_iterator.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -140,13 +145,30 @@ TEST_CASE("endpoint URLs: http with host and port, IPv4 and IPv6", "[beast_trans
   const auto decoded = http_endpoint::parse("http://or%63hestrator.local:1");
   CHECK(decoded.host == "orchestrator.local");
   CHECK(decoded.host_header == "orchestrator.local:1");
+  CHECK_FALSE(v4.is_unix_socket());
+}
+
+TEST_CASE("endpoint URLs: unix:// names a Unix domain socket by its absolute path", "[beast_transport]") {
+  const auto docker = http_endpoint::parse("unix:///var/run/docker.sock");
+  CHECK(docker.is_unix_socket());
+  CHECK(docker.socket_path == "/var/run/docker.sock");
+  CHECK(docker.host_header == "localhost");
+  CHECK(docker.host.empty());
+  CHECK(http_endpoint::parse("UNIX:///a").socket_path == "/a");  // a scheme is case-insensitive
+  const std::string longest = "/" + std::string(106, 'x');       // 107 bytes: sun_path with its NUL
+  CHECK(http_endpoint::parse("unix://" + longest).socket_path == longest);
 }
 
 TEST_CASE("a bad endpoint URL is a clear error", "[beast_transport]") {
   using row = std::tuple<std::string, std::string>;
   const auto [url, words] = GENERATE(table<std::string, std::string>({
-      row{"https://127.0.0.1:8443", "only http:// is supported"},
-      row{"ftp://host", "only http:// is supported"},
+      row{"https://127.0.0.1:8443", "only http:// and unix:// are supported"},
+      row{"ftp://host", "only http:// and unix:// are supported"},
+      row{"unix://run/orchestrator.sock", "a Unix socket's path must be absolute"},
+      row{"unix://", "a Unix socket's path must be absolute"},
+      row{"unix:///" + std::string(107, 'x'), "may be at most 107 bytes, got 108"},
+      row{"unix:///run/a\nb.sock", "holds a control character"},
+      row{"unix:///run/a.sock?x=1", "must not have a query or fragment"},
       row{"127.0.0.1:8080", "is not a URL"},
       row{"not a url", "is not a URL"},
       // No "//" after the scheme: refused before Boost.URL 1.81, which fails an assertion on some of these.
@@ -659,4 +681,77 @@ TEST_CASE("copies of one http_client, one per thread, each keep a connection of 
   CHECK(delivered == 2 * requests_per_thread);
   CHECK(connections == 2);  // one each, kept alive for all of its requests
   CHECK(original.transport().connections_opened() == 0);
+}
+
+namespace {
+/// A Unix domain socket in a fresh directory, and a server on it that answers each request with `reply`
+/// until the client closes; or, `listening` false, a path where nothing listens.
+class unix_server {
+ public:
+  explicit unix_server(std::string reply, bool listening = true) {
+    char directory[] = "/tmp/retryhttp-unix-XXXXXX";
+    REQUIRE(::mkdtemp(directory) != nullptr);
+    directory_ = directory;
+    path_ = directory_ + "/orchestrator.sock";
+    if (!listening) return;
+    acceptor_.emplace(io_, asio::local::stream_protocol::endpoint(path_));
+    thread_ = std::thread([this, reply = std::move(reply)] {
+      boost::system::error_code ec;
+      asio::local::stream_protocol::socket socket(io_);
+      acceptor_->accept(socket, ec);
+      if (ec) return;
+      ++accepted_;
+      asio::streambuf head;
+      while (!ec) {
+        head.consume(asio::read_until(socket, head, "\r\n\r\n", ec));
+        if (ec) break;
+        ++requests_;
+        asio::write(socket, asio::buffer(reply), ec);
+      }
+    });
+  }
+  ~unix_server() {
+    if (acceptor_) ::shutdown(acceptor_->native_handle(), SHUT_RDWR);  // wakes a blocked accept()
+    if (thread_.joinable()) thread_.join();
+    ::unlink(path_.c_str());
+    ::rmdir(directory_.c_str());
+  }
+  std::string url() const { return "unix://" + path_; }
+  int requests() {
+    if (thread_.joinable()) thread_.join();
+    return requests_;
+  }
+
+ private:
+  asio::io_context io_;
+  std::string directory_;
+  std::string path_;
+  std::optional<asio::local::stream_protocol::acceptor> acceptor_;
+  std::thread thread_;
+  int accepted_ = 0;
+  int requests_ = 0;
+};
+}  // namespace
+
+TEST_CASE("HTTP over a Unix domain socket: keep-alive, Host: localhost", "[beast_transport][unix]") {
+  unix_server server(ok_reply);
+  {
+    beast_transport transport{server.url()};
+    for (int i = 0; i < 3; ++i) {
+      auto outcome = get(transport);
+      REQUIRE(outcome.has_response());
+      CHECK(outcome.response().body() == "ok");
+    }
+    CHECK(transport.connections_opened() == 1);
+  }
+  CHECK(server.requests() == 3);
+}
+
+TEST_CASE("a Unix socket nobody listens on is not_sent, naming the path", "[beast_transport][unix]") {
+  unix_server nobody("", false);
+  beast_transport transport{nobody.url()};
+  auto outcome = get(transport);
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::not_sent);
+  CHECK_THAT(outcome.failure().message(), Catch::Contains("connecting to " + nobody.url()));
 }

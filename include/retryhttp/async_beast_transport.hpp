@@ -1,8 +1,8 @@
 #ifndef RETRYHTTP_ASYNC_BEAST_TRANSPORT_HPP
 #define RETRYHTTP_ASYNC_BEAST_TRANSPORT_HPP
 
-// The asynchronous Beast transport, a model of AsyncTransport: HTTP/1.1 over TCP on the caller's executor,
-// with a pool of kept-alive connections to its endpoint.
+// The asynchronous Beast transport, a model of AsyncTransport: HTTP/1.1 over TCP or a Unix domain socket
+// (unix:///path) on the caller's executor, with a pool of kept-alive connections to its endpoint.
 //
 // - The pool holds at most max_connections connections, open or being opened. An attempt takes the most
 //   recently used idle connection, else opens one, else waits in line for one (first come, first served)
@@ -44,9 +44,11 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -129,7 +131,9 @@ class async_beast_transport {
  private:
   using tcp = boost::asio::ip::tcp;
   using clock = std::chrono::steady_clock;
-  using stream_type = boost::beast::basic_stream<tcp, Executor>;
+  // A generic stream socket: TCP or a Unix domain socket alike.
+  using protocol = boost::asio::generic::stream_protocol;
+  using stream_type = boost::beast::basic_stream<protocol, Executor>;
 
   struct connection {
     connection(const Executor& executor, std::size_t buffer_limit) : stream(executor), buffer(buffer_limit) {}
@@ -145,14 +149,19 @@ class async_beast_transport {
   struct pool {
     pool(Executor e, http_endpoint where, async_beast_transport_options o)
         : executor(std::move(e)), endpoint(std::move(where)), options(std::move(o)) {
+      if (endpoint.is_unix_socket()) {
+        numeric.emplace_back(boost::asio::local::stream_protocol::endpoint(endpoint.socket_path));
+        return;
+      }
       boost::system::error_code ec;
       const auto address = boost::asio::ip::make_address(endpoint.host, ec);
-      if (!ec) numeric.emplace_back(address, static_cast<unsigned short>(std::stoul(endpoint.port)));
+      if (!ec)
+        numeric.emplace_back(tcp::endpoint(address, static_cast<unsigned short>(std::stoul(endpoint.port))));
     }
     Executor executor;
     http_endpoint endpoint;
     async_beast_transport_options options;
-    std::vector<tcp::endpoint> numeric;             // the endpoint, when the host is an address
+    std::vector<protocol::endpoint> numeric;  // the endpoint, when the host is an address or a socket path
     std::vector<std::unique_ptr<connection>> idle;  // least recently used first
     std::size_t open = 0;                           // idle, in use and being opened
     // Attempts waiting for a connection, in order. Weak: a waiting attempt is kept alive by its own timer's
@@ -194,7 +203,7 @@ class async_beast_transport {
     boost::asio::basic_waitable_timer<clock, boost::asio::wait_traits<clock>, Executor> timer;
     // Constructed only for a host name: a resolver costs an allocation.
     std::optional<typename tcp::resolver::template rebind_executor<Executor>::other> resolver;
-    typename tcp::resolver::results_type resolved;
+    std::vector<protocol::endpoint> resolved;
     // Cancels a connect to a host name's several addresses as a whole (cancelling the stream would end only
     // the address being tried, and the connect would go on to the next).
     boost::asio::cancellation_signal connect_cancel;
@@ -400,7 +409,7 @@ class async_beast_transport {
       a.timer.cancel();
       if (a.canceled) return abandon_connect(std::move(self), canceled_code(), {});
       if (ec) return abandon_connect(std::move(self), ec, "resolving " + a.owner->endpoint.host);
-      a.resolved = std::move(results);
+      for (const auto& entry : results) a.resolved.emplace_back(entry.endpoint());
       connect(std::move(self), a.resolved);
     }
 
@@ -415,17 +424,18 @@ class async_beast_transport {
     }
 
     // Connected (or not).
-    static void on(std::shared_ptr<attempt> self, boost::system::error_code ec, const tcp::endpoint&) {
+    static void on(std::shared_ptr<attempt> self, boost::system::error_code ec, const protocol::endpoint&) {
       attempt& a = *self;
       if (a.canceled) return abandon_connect(std::move(self), canceled_code(), {});
       if (ec)
         return abandon_connect(
             std::move(self),
             ec == boost::beast::error::timeout ? make_error_code(boost::system::errc::timed_out) : ec,
-            "connecting to " + a.owner->endpoint.host_header);
+            "connecting to " + where(a.owner->endpoint));
       a.owner->opened.fetch_add(1, std::memory_order_relaxed);
       boost::system::error_code ignored;
-      a.conn->stream.socket().set_option(tcp::no_delay(true), ignored);
+      if (!a.owner->endpoint.is_unix_socket())
+        a.conn->stream.socket().set_option(tcp::no_delay(true), ignored);
       write(std::move(self));
     }
 
@@ -559,6 +569,11 @@ class async_beast_transport {
     return make_error_code(boost::system::errc::operation_canceled);
   }
 
+  // What a connect failure names: "127.0.0.1:8080", or "unix:///run/orchestrator.sock".
+  static std::string where(const http_endpoint& endpoint) {
+    return endpoint.is_unix_socket() ? "unix://" + endpoint.socket_path : endpoint.host_header;
+  }
+
   // A kept-alive connection the server has closed (or sent stray bytes on) is replaced before anything is
   // written. A non-blocking peek tells: would_block means open and quiet.
   static bool still_open(connection& c) {
@@ -570,7 +585,7 @@ class async_beast_transport {
 
   static void close_socket(connection& c) {
     boost::system::error_code ignored;
-    c.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    c.stream.socket().shutdown(boost::asio::socket_base::shutdown_both, ignored);
     c.stream.socket().close(ignored);
   }
 

@@ -1,13 +1,13 @@
 #ifndef RETRYHTTP_BEAST_TRANSPORT_HPP
 #define RETRYHTTP_BEAST_TRANSPORT_HPP
 
-// The real Transport: HTTP/1.1 over TCP (IPv4 and IPv6) with Boost.Beast. The only core header that pulls in
-// Asio and Beast's I/O. Resolving and connecting run on Asio, on a private io_context in the calling thread
-// (the resolver and connect have timeouts and cancel at once). The exchange itself, a request and its
-// response, runs synchronously on the blocking socket (detail::socket_stream): one sendmsg and one recvmsg
-// when the server answers promptly. A std::stop_token stops either part from any thread at once, and every
-// failure is classified exactly: not_sent until the first byte of the request may have been written,
-// ambiguous after.
+// The real Transport: HTTP/1.1 over TCP (IPv4 and IPv6) or a Unix domain socket (unix:///path) with
+// Boost.Beast. With async_beast_transport.hpp, the only core headers that pull in Asio and Beast's I/O.
+// Resolving and connecting run on Asio, on a private io_context in the calling thread (the resolver and
+// connect have timeouts and cancel at once). The exchange itself, a request and its response, runs
+// synchronously on the blocking socket (detail::socket_stream): one sendmsg and one recvmsg when the server
+// answers promptly. A std::stop_token stops either part from any thread at once, and every failure is
+// classified exactly: not_sent until the first byte of the request may have been written, ambiguous after.
 
 #include <retryhttp/client.hpp>
 #include <retryhttp/detail/http_exchange.hpp>
@@ -18,14 +18,16 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -48,6 +50,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace retryhttp {
 
@@ -129,7 +132,8 @@ class beast_transport {
     beast_transport_options options;
     boost::asio::io_context io{1};
     tcp::resolver resolver{io};
-    std::optional<boost::beast::tcp_stream> stream;  // connected, in blocking mode, or empty
+    // Connected, in blocking mode, or empty. A generic stream socket: TCP or a Unix domain socket alike.
+    std::optional<boost::beast::basic_stream<boost::asio::generic::stream_protocol>> stream;
     boost::beast::flat_buffer buffer;
     std::chrono::milliseconds attempt_timeout{0};  // of the attempt under way, for its messages
     std::chrono::microseconds receive_timeout{0};  // the connection's SO_RCVTIMEO (zero: not set yet)
@@ -155,7 +159,7 @@ class beast_transport {
   static void close(state& s) {
     if (s.stream) {
       boost::system::error_code ignored;
-      s.stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+      s.stream->socket().shutdown(boost::asio::socket_base::shutdown_both, ignored);
       s.stream->socket().close(ignored);
       s.stream.reset();
     }
@@ -289,22 +293,29 @@ class beast_transport {
     };
 
     const auto connect_deadline = std::min(deadline, clock::now() + s.options.connect_timeout);
-    // The resolver has no timeout of its own: a timer cancels it.
-    asio::steady_timer resolve_timer(s.io, connect_deadline);
-    bool resolve_timed_out = false;
-    resolve_timer.async_wait([&](boost::system::error_code ec) {
-      if (!ec) {
-        resolve_timed_out = true;
-        s.resolver.cancel();
+    using generic = asio::generic::stream_protocol;
+    std::vector<generic::endpoint> endpoints;
+    if (s.endpoint.is_unix_socket()) {
+      endpoints.emplace_back(asio::local::stream_protocol::endpoint(s.endpoint.socket_path));
+    } else {
+      // The resolver has no timeout of its own: a timer cancels it.
+      asio::steady_timer resolve_timer(s.io, connect_deadline);
+      bool resolve_timed_out = false;
+      resolve_timer.async_wait([&](boost::system::error_code ec) {
+        if (!ec) {
+          resolve_timed_out = true;
+          s.resolver.cancel();
+        }
+      });
+      auto [resolve_error, resolved] =
+          co_await s.resolver.async_resolve(s.endpoint.host, s.endpoint.port, no_throw);
+      resolve_timer.cancel();
+      if (resolve_error) {
+        fail(resolve_timed_out ? make_error_code(boost::system::errc::timed_out) : resolve_error,
+             "resolving " + s.endpoint.host);
+        co_return;
       }
-    });
-    auto [resolve_error, endpoints] =
-        co_await s.resolver.async_resolve(s.endpoint.host, s.endpoint.port, no_throw);
-    resolve_timer.cancel();
-    if (resolve_error) {
-      fail(resolve_timed_out ? make_error_code(boost::system::errc::timed_out) : resolve_error,
-           "resolving " + s.endpoint.host);
-      co_return;
+      for (const auto& entry : resolved) endpoints.emplace_back(entry.endpoint());
     }
     s.stream.emplace(s.io);
     s.stream->expires_at(connect_deadline);
@@ -312,7 +323,7 @@ class beast_transport {
     (void)connected;
     s.stream->expires_never();
     if (connect_error) {
-      fail(connect_error, "connecting to " + s.endpoint.host_header);
+      fail(connect_error, "connecting to " + where(s.endpoint));
       co_return;
     }
     if (s.cancel_requested) {
@@ -322,9 +333,14 @@ class beast_transport {
     ++s.connections_opened;
     s.receive_timeout = std::chrono::microseconds(0);
     boost::system::error_code ec;
-    s.stream->socket().set_option(tcp::no_delay(true), ec);
+    if (!s.endpoint.is_unix_socket()) s.stream->socket().set_option(tcp::no_delay(true), ec);
     s.stream->socket().native_non_blocking(false, ec);  // Asio made it non-blocking for async_connect
-    if (ec) fail(ec, "connecting to " + s.endpoint.host_header);
+    if (ec) fail(ec, "connecting to " + where(s.endpoint));
+  }
+
+  // What a connect failure names: "127.0.0.1:8080", or "unix:///run/orchestrator.sock".
+  static std::string where(const http_endpoint& endpoint) {
+    return endpoint.is_unix_socket() ? "unix://" + endpoint.socket_path : endpoint.host_header;
   }
 
   std::unique_ptr<state> state_;

@@ -1,8 +1,9 @@
 #ifndef RETRYHTTP_HTTP_ENDPOINT_HPP
 #define RETRYHTTP_HTTP_ENDPOINT_HPP
 
-// Where a transport connects, parsed from a URL such as "http://127.0.0.1:8080". Needs Boost.URL only, so a
-// program that checks a configured URL (vmm-ctl's config) does not compile the transport's I/O.
+// Where a transport connects, parsed from a URL such as "http://127.0.0.1:8080", or "unix:///run/orch.sock"
+// for HTTP over a Unix domain socket (Docker's spelling). Needs Boost.URL only, so a program that checks a
+// configured URL (vmm-ctl's config) does not compile the transport's I/O.
 //
 // Parsing is strict because an endpoint decides where requests go: a port must be 1 to 65535 as written (a
 // wrapped 99999 would send creates to another service), and a host name may hold only the characters of a
@@ -13,17 +14,26 @@
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 
 namespace retryhttp {
 
-/// Where a beast_transport connects: from "http://host:port" (IPv6 as "http://[::1]:port").
+/// Where a beast_transport connects: from "http://host:port" (IPv6 as "http://[::1]:port"), or from
+/// "unix:///absolute/path.sock".
 struct http_endpoint {
-  std::string host;         ///< for the resolver: "127.0.0.1", "::1", "orchestrator.local"
-  std::string port;         ///< "8080"; "80" when the URL has none
-  std::string host_header;  ///< the Host field: "127.0.0.1:8080", "[::1]:8080", "example.com"
+  std::string host;  ///< for the resolver: "127.0.0.1", "::1", "orchestrator.local"; empty for a socket
+  std::string port;  ///< "8080"; "80" when the URL has none; empty for a socket
+  std::string host_header;  ///< the Host field: "127.0.0.1:8080", "[::1]:8080", "example.com", "localhost"
+  std::string socket_path;  ///< a Unix domain socket's path, or empty for TCP
+
+  bool is_unix_socket() const noexcept { return !socket_path.empty(); }
+
+  /// The longest path a Unix domain socket address holds (sockaddr_un::sun_path, 108 bytes on Linux, with
+  /// its terminating NUL).
+  static constexpr std::size_t max_socket_path = 107;
 
   /// Throws std::invalid_argument naming what is wrong: not a URL, a scheme other than http, no host, a port
   /// outside 1-65535, a host name with characters a DNS name cannot hold, a path, query, fragment or user
@@ -36,8 +46,11 @@ struct http_endpoint {
     const auto separator = url.find("://");
     if (separator == std::string_view::npos)
       throw std::invalid_argument("endpoint " + quoted + " is not a URL such as http://127.0.0.1:8080");
+    if (equals_ignoring_case(url.substr(0, separator), "unix"))
+      return unix_socket(url.substr(separator + 3), quoted);
     if (!equals_ignoring_case(url.substr(0, separator), "http"))
-      throw std::invalid_argument("endpoint " + quoted + ": only http:// is supported, got scheme \""
+      throw std::invalid_argument("endpoint " + quoted
+                                  + ": only http:// and unix:// are supported, got scheme \""
                                   + detail::printable(url.substr(0, separator)) + "\"");
     const auto parsed = boost::urls::parse_uri(boost::core::string_view(url.data(), url.size()));
     if (!parsed)
@@ -87,6 +100,32 @@ struct http_endpoint {
   }
 
  private:
+  // "unix://" then an absolute path, taken as it is written (no percent-decoding: a socket's path is a file
+  // name); requests carry "Host: localhost", as curl and Docker's clients send.
+  static http_endpoint unix_socket(std::string_view path, const std::string& quoted) {
+    if (path.empty() || path.front() != '/')
+      throw std::invalid_argument(
+          "endpoint " + quoted
+          + ": a Unix socket's path must be absolute, as in unix:///run/orchestrator.sock");
+    if (path.size() > max_socket_path)
+      throw std::invalid_argument("endpoint " + quoted + ": a Unix socket's path may be at most "
+                                  + std::to_string(max_socket_path) + " bytes, got "
+                                  + std::to_string(path.size()));
+    for (const char c : path) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte < 0x20 || byte == 0x7f)
+        throw std::invalid_argument("endpoint " + quoted
+                                    + ": a Unix socket's path holds a control character");
+      if (c == '?' || c == '#')
+        throw std::invalid_argument("endpoint " + quoted
+                                    + ": a Unix socket's path must not have a query or fragment");
+    }
+    http_endpoint endpoint;
+    endpoint.socket_path = std::string(path);
+    endpoint.host_header = "localhost";
+    return endpoint;
+  }
+
   // The URL with any user info replaced by "***": a message must not show a password given in it.
   static std::string without_user_info(std::string_view url) {
     const auto separator = url.find("://");

@@ -3,7 +3,8 @@
 // URL must give:
 //   - a port that is a decimal number from 1 to 65535 (no wrap to another service, no port 0);
 //   - a host and a Host field free of control characters (bytes below 0x20, and 0x7f) and spaces, so that
-//     nothing percent-decoded reaches the resolver or the request's header.
+//     nothing percent-decoded reaches the resolver or the request's header;
+//   - or, for unix://, an absolute socket path that fits in sockaddr_un, without control bytes.
 
 // Boost.URL compiled into this program (header-only mode), so its parser is instrumented.
 #include <boost/url/src.hpp>
@@ -48,6 +49,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     endpoint = retryhttp::http_endpoint::parse(url);
   } catch (const std::invalid_argument&) {
+    return 0;
+  }
+  if (endpoint.is_unix_socket()) {
+    const std::string_view path = endpoint.socket_path;
+    require(path.front() == '/' && path.size() <= retryhttp::http_endpoint::max_socket_path,
+            "a socket's path is absolute and fits in sockaddr_un");
+    for (unsigned char c : path) require(c >= 0x20 && c != 0x7f, "a socket's path holds no control byte");
+    require(endpoint.host_header == "localhost", "the Host field of a socket is localhost");
     return 0;
   }
   require(is_port(endpoint.port), "the port is a decimal number from 1 to 65535");
