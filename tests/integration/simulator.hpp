@@ -23,11 +23,14 @@ namespace it {
 
 class simulator {
  public:
-  /// `quiet`: no log line per request (a test with thousands of requests).
+  /// `quiet`: no log line per request (a test with thousands of requests). An `address` that starts with '/'
+  /// is a Unix domain socket's path (--unix).
   explicit simulator(std::vector<std::string> faults = {}, std::string address = "127.0.0.1",
                      bool quiet = false) {
     using namespace std::chrono_literals;
-    std::vector<std::string> args{"--port", "0", "--address", address};
+    std::vector<std::string> args =
+        address.starts_with('/') ? std::vector<std::string>{"--unix", address}
+                                 : std::vector<std::string>{"--port", "0", "--address", address};
     if (quiet) args.push_back("--quiet");
     for (auto& fault : faults) {
       args.push_back("--fault");

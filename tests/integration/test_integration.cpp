@@ -16,6 +16,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -476,4 +477,22 @@ TEST_CASE("a blank or malformed idempotency key is refused before anything is se
   CHECK(run.err.find("--idempotency-key=KEY: expected 1 to 255 printable ASCII characters")
         != std::string::npos);
   CHECK(sim.count("POST /v1/vms") == 0);
+}
+
+TEST_CASE("over a Unix domain socket: vmm-ctl lists, a 503 is retried, a lost create is sent once (exit 4)",
+          "[integration][unix]") {
+  const auto directory = it::scratch_dir() / "unix";
+  std::filesystem::create_directories(directory);
+  const std::string socket = (directory / "orchestrator.sock").string();
+  simulator sim({"GET /v1/vms 1 status 503", "POST /v1/vms 1 apply-drop"}, socket);
+  REQUIRE(sim.url() == "unix://" + socket);
+  const std::string config = fast_config();
+
+  auto listed = vmm_ctl({"--config", config, "--endpoint", sim.url(), "list"});
+  CHECK(listed.code == 0);
+  CHECK(sim.count("GET /v1/vms") == 2);  // the 503, then the answer
+
+  auto created = vmm_ctl({"--config", config, "--endpoint", sim.url(), "create", "web-1"});
+  CHECK(created.code == 4);
+  CHECK(sim.count("POST /v1/vms") == 1);  // applied, answer lost: never sent again
 }

@@ -5,10 +5,14 @@
 //
 // plus GET /_sim/requests, which lists the API requests seen so far (it is not counted itself).
 //
-//   orchestrator-sim [--address 127.0.0.1] [--port 8080] [--fault RULE]... [--faults FILE] [--quiet]
+//   orchestrator-sim [--address 127.0.0.1] [--port 8080 | --unix PATH]
+//                    [--fault RULE]... [--faults FILE] [--quiet]
 //
-// --port 0 picks a free port; the first line on stdout is "listening on http://ADDRESS:PORT". Fault rules are
-// described in faults.hpp. Each request is logged on stderr. SIGINT or SIGTERM stops it cleanly.
+// --port 0 picks a free port; the first line on stdout is "listening on http://ADDRESS:PORT". --unix PATH
+// serves the same HTTP/1.1 on a Unix domain socket at PATH (absolute) instead of TCP, and the first line is
+// then "listening on unix://PATH" (Docker's spelling); a stale socket at PATH is replaced, and the socket
+// file is removed when the simulator stops. Fault rules are described in faults.hpp. Each request is logged
+// on stderr. SIGINT or SIGTERM stops it cleanly.
 
 #include "faults.hpp"
 
@@ -18,11 +22,12 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -31,16 +36,23 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 namespace {
 
@@ -49,6 +61,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
+using unix_socket = asio::local::stream_protocol;
 using namespace std::chrono_literals;
 using orchestrator_sim::fault_action;
 using orchestrator_sim::fault_rule;
@@ -262,7 +275,10 @@ fault_rule* match_fault(simulator& sim, const request& req) {
   return hit;
 }
 
-asio::awaitable<void> session(simulator& sim, tcp::socket socket) {
+// One connection, over TCP or a Unix domain socket (Protocol is ip::tcp or local::stream_protocol).
+template <typename Protocol>
+asio::awaitable<void> session(simulator& sim,
+                              asio::basic_stream_socket<Protocol, asio::any_io_executor> socket) {
   constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
   const std::uint64_t connection = ++sim.connections;
   for (auto& rule : sim.faults) {
@@ -285,7 +301,7 @@ asio::awaitable<void> session(simulator& sim, tcp::socket socket) {
       if (counted) --sim.open_api_connections;
     }
   } api_count{sim};
-  beast::tcp_stream stream(std::move(socket));
+  beast::basic_stream<Protocol, asio::any_io_executor> stream(std::move(socket));
   // The read buffer has a maximum: Beast's parser limits the header and the body but not a chunk-size line
   // with its extensions or a trailer, which would otherwise grow it for as long as a client sends them.
   beast::flat_buffer buffer(max_request_buffer);
@@ -307,7 +323,7 @@ asio::awaitable<void> session(simulator& sim, tcp::socket socket) {
       // Read and discard the rest of the body (bounded) before closing: closing with unread data would reset
       // the connection, and the client would lose the 413 it has not read yet.
       beast::error_code ignored;
-      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
       stream.expires_after(5s);
       std::size_t drained = 0;
       static char sink[16 * 1024];
@@ -391,10 +407,12 @@ asio::awaitable<void> session(simulator& sim, tcp::socket socket) {
     if (write_error || !res.keep_alive() || close_after) break;
   }
   beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
 }
 
-asio::awaitable<void> accept_loop(simulator& sim, tcp::acceptor& acceptor) {
+template <typename Protocol>
+asio::awaitable<void> accept_loop(simulator& sim,
+                                  asio::basic_socket_acceptor<Protocol, asio::any_io_executor>& acceptor) {
   constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
   for (;;) {
     auto [error, socket] = co_await acceptor.async_accept(no_throw);
@@ -407,53 +425,41 @@ asio::awaitable<void> accept_loop(simulator& sim, tcp::acceptor& acceptor) {
 int usage(int code) {
   fmt::print(
       code == 0 ? stdout : stderr,
-      "usage: orchestrator-sim [--address ADDR] [--port N] [--fault RULE]... [--faults FILE] [--quiet]\n"
+      "usage: orchestrator-sim [--address ADDR] [--port N | --unix PATH] [--fault RULE]... [--faults FILE] "
+      "[--quiet]\n"
+      "  --unix PATH: serve on a Unix domain socket at PATH (absolute) instead of TCP\n"
       "  RULE: METHOD PATTERN ARRIVALS ACTION, e.g. \"GET /v1/vms 1-2 status 503\"; see faults.hpp\n");
   return code;
 }
 
-}  // namespace
+// The longest path a Unix domain socket address holds (sun_path keeps room for a terminating NUL).
+constexpr std::size_t max_unix_path = sizeof(sockaddr_un::sun_path) - 1;
 
-int main(int argc, char** argv) {
-  simulator sim;
-  std::string address = "127.0.0.1";
-  unsigned short port = 8080;
-  try {
-    for (int i = 1; i < argc; ++i) {
-      const std::string_view arg = argv[i];
-      auto value = [&]() -> std::string {
-        if (i + 1 >= argc) throw std::invalid_argument(std::string(arg) + " needs a value");
-        return argv[++i];
-      };
-      if (arg == "--help") return usage(0);
-      if (arg == "--address") {
-        address = value();
-      } else if (arg == "--port") {
-        const auto n = orchestrator_sim::parse_number(value(), "--port", "a port number 0..65535");
-        if (n > 65535) throw std::invalid_argument("--port: expected 0..65535");
-        port = static_cast<unsigned short>(n);
-      } else if (arg == "--fault") {
-        for (auto& rule : orchestrator_sim::parse_faults(value())) sim.faults.push_back(std::move(rule));
-      } else if (arg == "--faults") {
-        const std::string path = value();
-        std::ifstream file(path);
-        if (!file) throw std::invalid_argument("cannot read fault file " + path);
-        std::stringstream text;
-        text << file.rdbuf();
-        for (auto& rule : orchestrator_sim::parse_faults(text.str())) sim.faults.push_back(std::move(rule));
-      } else if (arg == "--quiet") {
-        sim.quiet = true;
-      } else {
-        fmt::print(stderr, "orchestrator-sim: unknown argument \"{}\"\n", arg);
-        return usage(2);
-      }
-    }
-  } catch (const std::exception& error) {
-    fmt::print(stderr, "orchestrator-sim: {}\n", error.what());
-    return 2;
-  }
+void check_unix_path(const std::string& path) {
+  if (path.empty() || path.front() != '/')
+    throw std::invalid_argument("--unix: expected an absolute path, got \"" + path + "\"");
+  if (path.size() > max_unix_path)
+    throw std::invalid_argument(fmt::format(
+        "--unix: the path is {} bytes, a Unix socket address holds at most {}", path.size(), max_unix_path));
+}
 
-  asio::io_context io{1};
+// Serves until SIGINT or SIGTERM (the signals are registered by the caller before it starts listening, so one
+// sent as soon as the "listening" line is read is not lost).
+template <typename Protocol>
+void serve(simulator& sim, asio::io_context& io, asio::signal_set& signals,
+           asio::basic_socket_acceptor<Protocol, asio::any_io_executor>& acceptor) {
+  for (const auto& rule : sim.faults) sim.log("fault: " + rule.text);
+  signals.async_wait([&](const boost::system::error_code& error, int signal) {
+    if (error) return;
+    sim.log(fmt::format("signal {}: stopping after {} requests", signal, sim.seen.size()));
+    io.stop();
+  });
+  asio::co_spawn(io, accept_loop(sim, acceptor), asio::detached);
+  io.run();
+}
+
+int serve_tcp(simulator& sim, asio::io_context& io, asio::signal_set& signals, const std::string& address,
+              unsigned short port) {
   tcp::acceptor acceptor(io);
   try {
     const tcp::endpoint endpoint(asio::ip::make_address(address), port);
@@ -470,15 +476,99 @@ int main(int argc, char** argv) {
       bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
   fmt::print("listening on http://{}:{}\n", host, bound.port());
   std::fflush(stdout);
-  for (const auto& rule : sim.faults) sim.log("fault: " + rule.text);
-
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& error, int signal) {
-    if (error) return;
-    sim.log(fmt::format("signal {}: stopping after {} requests", signal, sim.seen.size()));
-    io.stop();
-  });
-  asio::co_spawn(io, accept_loop(sim, acceptor), asio::detached);
-  io.run();
+  serve(sim, io, signals, acceptor);
   return 0;
+}
+
+int serve_unix(simulator& sim, asio::io_context& io, asio::signal_set& signals, const std::string& path) {
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) == 0) {
+    if (!S_ISSOCK(existing.st_mode)) {
+      fmt::print(stderr, "orchestrator-sim: --unix: {} exists and is not a socket\n", path);
+      return 2;
+    }
+    // Left by an earlier run that did not stop cleanly; binding over it would fail with EADDRINUSE.
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      fmt::print(stderr, "orchestrator-sim: cannot remove the stale socket {}: {}\n", path,
+                 std::strerror(errno));
+      return 1;
+    }
+  }
+  unix_socket::acceptor acceptor(io);
+  try {
+    const unix_socket::endpoint endpoint(path);
+    acceptor.open(endpoint.protocol());
+    acceptor.bind(endpoint);
+    acceptor.listen();
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "orchestrator-sim: cannot listen on unix socket {}: {}\n", path, error.what());
+    return 1;
+  }
+  // Only the socket file this run created is removed at the end: a later run may have replaced it meanwhile.
+  struct stat created {};
+  const bool know_created = ::lstat(path.c_str(), &created) == 0;
+  fmt::print("listening on unix://{}\n", path);
+  std::fflush(stdout);
+  serve(sim, io, signals, acceptor);
+  struct stat now {};
+  if (know_created && ::lstat(path.c_str(), &now) == 0 && now.st_dev == created.st_dev
+      && now.st_ino == created.st_ino)
+    ::unlink(path.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  simulator sim;
+  std::string address = "127.0.0.1";
+  unsigned short port = 8080;
+  bool tcp_option_given = false;
+  std::optional<std::string> unix_path;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string_view arg = argv[i];
+      auto value = [&]() -> std::string {
+        if (i + 1 >= argc) throw std::invalid_argument(std::string(arg) + " needs a value");
+        return argv[++i];
+      };
+      if (arg == "--help") return usage(0);
+      if (arg == "--address") {
+        address = value();
+        tcp_option_given = true;
+      } else if (arg == "--port") {
+        const auto n = orchestrator_sim::parse_number(value(), "--port", "a port number 0..65535");
+        if (n > 65535) throw std::invalid_argument("--port: expected 0..65535");
+        port = static_cast<unsigned short>(n);
+        tcp_option_given = true;
+      } else if (arg == "--unix") {
+        unix_path = value();
+      } else if (arg == "--fault") {
+        for (auto& rule : orchestrator_sim::parse_faults(value())) sim.faults.push_back(std::move(rule));
+      } else if (arg == "--faults") {
+        const std::string path = value();
+        std::ifstream file(path);
+        if (!file) throw std::invalid_argument("cannot read fault file " + path);
+        std::stringstream text;
+        text << file.rdbuf();
+        for (auto& rule : orchestrator_sim::parse_faults(text.str())) sim.faults.push_back(std::move(rule));
+      } else if (arg == "--quiet") {
+        sim.quiet = true;
+      } else {
+        fmt::print(stderr, "orchestrator-sim: unknown argument \"{}\"\n", arg);
+        return usage(2);
+      }
+    }
+    if (unix_path) {
+      if (tcp_option_given) throw std::invalid_argument("--unix cannot be combined with --address or --port");
+      check_unix_path(*unix_path);
+    }
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "orchestrator-sim: {}\n", error.what());
+    return 2;
+  }
+
+  asio::io_context io{1};
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  return unix_path ? serve_unix(sim, io, signals, *unix_path) : serve_tcp(sim, io, signals, address, port);
 }
