@@ -6,6 +6,9 @@
 // Each reports p50_us and p99_us (per-request latency) and allocs_per_request (operator new for Beast and
 // retryhttp, libcurl's malloc family through curl_global_init_mem). At the end it prints, on standard error,
 // the paired ratios to raw Beast (see print_paired_ratios). Reproduce: scripts/bench-loopback.sh
+// And over a Unix domain socket (the same server, listening in a fresh directory under /tmp):
+//   BM_LoopbackGetUnix/raw_beast   synchronous Boost.Beast on one kept-alive local socket
+//   BM_LoopbackGetUnix/retryhttp   retryhttp::http_client over beast_transport on unix://
 // `bench_loopback --requests WAY N` makes N requests one way without Google Benchmark, for callgrind.
 
 #include <retryhttp/beast_transport.hpp>
@@ -13,6 +16,7 @@
 #include <benchmark/benchmark.h>
 #include <curl/curl.h>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -35,9 +39,11 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <time.h>
+#include <unistd.h>
 
 namespace {
 
@@ -49,10 +55,29 @@ using loopback::vm_json;
 
 // ---- The server: one thread per connection, synchronous Beast, keep-alive
 // -------------------------------------
+using local = asio::local::stream_protocol;
+
+// TCP on 127.0.0.1, or a Unix domain socket in a fresh directory.
+template <class Protocol>
+typename Protocol::endpoint listening_endpoint() {
+  if constexpr (std::is_same_v<Protocol, tcp>) {
+    return {asio::ip::make_address("127.0.0.1"), 0};
+  } else {
+    static std::string directory = [] {
+      char name[] = "/tmp/retryhttp-bench-XXXXXX";
+      if (::mkdtemp(name) == nullptr) std::abort();
+      return std::string(name);
+    }();
+    return typename Protocol::endpoint(directory + "/bench.sock");
+  }
+}
+
+template <class Protocol>
 class loopback_server {
  public:
-  loopback_server() : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
-    port_ = acceptor_.local_endpoint().port();
+  using socket_type = typename Protocol::socket;
+  loopback_server() : acceptor_(io_, listening_endpoint<Protocol>()) {
+    endpoint_ = acceptor_.local_endpoint();
     accept_thread_ = std::thread([this] { accept_loop(); });
   }
   ~loopback_server() {
@@ -60,25 +85,40 @@ class loopback_server {
     stopping_ = true;
     boost::system::error_code ignored;
     {
-      tcp::socket wake(io_);
-      wake.connect({asio::ip::make_address("127.0.0.1"), port_}, ignored);
+      socket_type wake(io_);
+      wake.connect(endpoint_, ignored);
     }
     accept_thread_.join();
     acceptor_.close(ignored);
     std::lock_guard lock(mutex_);
     for (auto& socket : sockets_) {
-      socket->shutdown(tcp::socket::shutdown_both, ignored);
+      socket->shutdown(asio::socket_base::shutdown_both, ignored);
       socket->close(ignored);
     }
     for (auto& thread : connection_threads_) thread.join();
+    if constexpr (std::is_same_v<Protocol, local>) {
+      ::unlink(endpoint_.path().c_str());
+      ::rmdir(endpoint_.path().substr(0, endpoint_.path().rfind('/')).c_str());
+    }
   }
-  unsigned short port() const { return port_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  const typename Protocol::endpoint& endpoint() const { return endpoint_; }
+  unsigned short port() const {
+    if constexpr (std::is_same_v<Protocol, tcp>)
+      return endpoint_.port();
+    else
+      return 0;
+  }
+  std::string url() const {
+    if constexpr (std::is_same_v<Protocol, tcp>)
+      return "http://127.0.0.1:" + std::to_string(endpoint_.port());
+    else
+      return "unix://" + endpoint_.path();
+  }
 
  private:
   void accept_loop() {
     for (;;) {
-      auto socket = std::make_shared<tcp::socket>(io_);
+      auto socket = std::make_shared<socket_type>(io_);
       boost::system::error_code ec;
       acceptor_.accept(*socket, ec);
       if (ec || stopping_) return;
@@ -87,8 +127,8 @@ class loopback_server {
       connection_threads_.emplace_back([socket] { serve(*socket); });
     }
   }
-  static void serve(tcp::socket& socket) {
-    socket.set_option(tcp::no_delay(true));
+  static void serve(socket_type& socket) {
+    if constexpr (std::is_same_v<Protocol, tcp>) socket.set_option(tcp::no_delay(true));
     boost::beast::flat_buffer buffer;
     http::response<http::string_body> response{http::status::ok, 11, vm_json};
     response.set(http::field::content_type, "application/json");
@@ -105,35 +145,40 @@ class loopback_server {
   }
 
   asio::io_context io_;
-  tcp::acceptor acceptor_;
-  unsigned short port_ = 0;
+  typename Protocol::acceptor acceptor_;
+  typename Protocol::endpoint endpoint_;
   std::atomic<bool> stopping_{false};
   std::thread accept_thread_;
   std::mutex mutex_;
-  std::vector<std::shared_ptr<tcp::socket>> sockets_;
+  std::vector<std::shared_ptr<socket_type>> sockets_;
   std::vector<std::thread> connection_threads_;
 };
 
-loopback_server& server() {
-  static loopback_server instance;
+template <class Protocol = tcp>
+loopback_server<Protocol>& server() {
+  static loopback_server<Protocol> instance;
   return instance;
 }
 
 // ---- The three ways to GET, each set up once and then asked for one response at a time
 // -----------------------
 
+template <class Protocol = tcp>
 http::request<http::string_body> make_request() {
-  return loopback::make_request(server().port());
+  auto request = loopback::make_request(server<Protocol>().port());
+  if constexpr (std::is_same_v<Protocol, local>) request.set(http::field::host, "localhost");
+  return request;
 }
 
 // Synchronous Beast on one kept-alive socket: the floor. No timeout, no cancellation, no check that the
 // connection is still open before writing.
-class raw_beast_get {
+template <class Protocol>
+class raw_beast_way {
  public:
-  static constexpr const char* name = "raw_beast";
-  raw_beast_get() : socket_(io_) {
-    socket_.connect({asio::ip::make_address("127.0.0.1"), server().port()});
-    socket_.set_option(tcp::no_delay(true));
+  static constexpr const char* name = std::is_same_v<Protocol, tcp> ? "raw_beast" : "raw_beast_unix";
+  raw_beast_way() : socket_(io_) {
+    socket_.connect(server<Protocol>().endpoint());
+    if constexpr (std::is_same_v<Protocol, tcp>) socket_.set_option(tcp::no_delay(true));
   }
   std::size_t get() {
     http::write(socket_, request_);
@@ -144,14 +189,16 @@ class raw_beast_get {
 
  private:
   asio::io_context io_;
-  tcp::socket socket_;
+  typename Protocol::socket socket_;
   boost::beast::flat_buffer buffer_;
-  const http::request<http::string_body> request_ = make_request();
+  const http::request<http::string_body> request_ = make_request<Protocol>();
 };
+using raw_beast_get = raw_beast_way<tcp>;
 
-class retryhttp_get {
+template <class Protocol>
+class retryhttp_way {
  public:
-  static constexpr const char* name = "retryhttp";
+  static constexpr const char* name = std::is_same_v<Protocol, tcp> ? "retryhttp" : "retryhttp_unix";
   std::size_t get() {
     auto result = client_.send(request_);
     if (!result.ok()) std::abort();  // nothing fails here; a failure would make the numbers meaningless
@@ -159,9 +206,11 @@ class retryhttp_get {
   }
 
  private:
-  retryhttp::http_client<> client_{retryhttp::retry_config{}, retryhttp::beast_transport{server().url()}};
-  const http::request<http::string_body> request_ = make_request();
+  retryhttp::http_client<> client_{retryhttp::retry_config{},
+                                   retryhttp::beast_transport{server<Protocol>().url()}};
+  const http::request<http::string_body> request_ = make_request<Protocol>();
 };
+using retryhttp_get = retryhttp_way<tcp>;
 
 std::size_t collect_body(char* data, std::size_t size, std::size_t count, void* target) {
   static_cast<std::string*>(target)->append(data, size * count);
@@ -259,11 +308,15 @@ void print_paired_ratios(std::FILE* out) {
   std::fprintf(out,
                "\nPaired ratios to raw_beast (each run / the raw_beast run nearest in time): "
                "median [quartiles]\n");
-  for (const char* name : {retryhttp_get::name, libcurl_get::name}) {
-    const auto p = loopback::paired_ratios(timed_runs, name, raw_beast_get::name);
+  const std::pair<const char*, const char*> pairs[] = {
+      {retryhttp_get::name, raw_beast_get::name},
+      {libcurl_get::name, raw_beast_get::name},
+      {retryhttp_way<local>::name, raw_beast_way<local>::name}};
+  for (const auto& [name, baseline] : pairs) {
+    const auto p = loopback::paired_ratios(timed_runs, name, baseline);
     if (p.runs == 0) continue;
-    std::fprintf(out, "  %-10s wall %.3f [%.3f, %.3f]   client CPU %.3f [%.3f, %.3f]   (%zu runs)\n", name,
-                 p.figure[1], p.figure[0], p.figure[2], p.cpu[1], p.cpu[0], p.cpu[2], p.runs);
+    std::fprintf(out, "  %-14s / %-14s wall %.3f [%.3f, %.3f]   client CPU %.3f [%.3f, %.3f]   (%zu runs)\n",
+                 name, baseline, p.figure[1], p.figure[0], p.figure[2], p.cpu[1], p.cpu[0], p.cpu[2], p.runs);
   }
 }
 
@@ -275,6 +328,12 @@ void BM_LoopbackGet_retryhttp(benchmark::State& state) {
 }
 void BM_LoopbackGet_libcurl(benchmark::State& state) {
   run<libcurl_get>(state);
+}
+void BM_LoopbackGetUnix_raw_beast(benchmark::State& state) {
+  run<raw_beast_way<local>>(state);
+}
+void BM_LoopbackGetUnix_retryhttp(benchmark::State& state) {
+  run<retryhttp_way<local>>(state);
 }
 
 // `bench_loopback --requests WAY N`: N requests one way, outside Google Benchmark, for counting instructions
@@ -298,11 +357,15 @@ int count_requests(long count) {
 BENCHMARK(BM_LoopbackGet_raw_beast)->Name("BM_LoopbackGet/raw_beast");
 BENCHMARK(BM_LoopbackGet_retryhttp)->Name("BM_LoopbackGet/retryhttp");
 BENCHMARK(BM_LoopbackGet_libcurl)->Name("BM_LoopbackGet/libcurl");
+BENCHMARK(BM_LoopbackGetUnix_raw_beast)->Name("BM_LoopbackGetUnix/raw_beast");
+BENCHMARK(BM_LoopbackGetUnix_retryhttp)->Name("BM_LoopbackGetUnix/retryhttp");
 
 int main(int argc, char** argv) {
   loopback::init_curl_counting_allocations();
-  (void)server();  // start it before any benchmark
-  const int status = loopback::run_main<raw_beast_get, retryhttp_get, libcurl_get>(
+  (void)server<tcp>();  // start them before any benchmark
+  (void)server<local>();
+  const int status = loopback::run_main<raw_beast_get, retryhttp_get, libcurl_get, raw_beast_way<local>,
+                                        retryhttp_way<local>>(
       argc, argv, "bench_loopback",
       [](auto way, long count) { return count_requests<typename decltype(way)::type>(count); },
       // On standard error, so that --benchmark_format=json on standard output stays JSON.
