@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <thread>
@@ -148,6 +149,55 @@ TEST_CASE("endpoint URLs: http with host and port, IPv4 and IPv6", "[beast_trans
   CHECK_FALSE(v4.is_unix_socket());
 }
 
+TEST_CASE("endpoint URLs: https is TLS on port 443 unless given, and knows an address from a name",
+          "[beast_transport][tls]") {
+  const auto named = http_endpoint::parse("https://orchestrator.example");
+  CHECK(named.tls);
+  CHECK(named.port == "443");
+  CHECK(named.host_header == "orchestrator.example");
+  CHECK_FALSE(named.host_is_address);
+  CHECK(named.name() == "https://orchestrator.example");
+  const auto v4 = http_endpoint::parse("HTTPS://127.0.0.1:8443");
+  CHECK(v4.tls);
+  CHECK(v4.port == "8443");
+  CHECK(v4.host_is_address);
+  CHECK(http_endpoint::parse("https://[::1]:9443").host_is_address);
+  const auto plain = http_endpoint::parse("http://127.0.0.1:8080");
+  CHECK_FALSE(plain.tls);
+  CHECK(plain.name() == "127.0.0.1:8080");
+  CHECK(http_endpoint::parse("unix:///run/o.sock").name() == "unix:///run/o.sock");
+}
+
+TEST_CASE("TLS files that cannot be used are refused when the transport is made, naming the option",
+          "[beast_transport][tls]") {
+  const auto missing = std::filesystem::temp_directory_path() / "retryhttp-no-such-ca.pem";
+  retryhttp::beast_transport_options options;
+  options.tls.ca_file = missing.string();
+  try {
+    beast_transport transport{"https://127.0.0.1:8443", options};
+    FAIL("a missing ca_file was accepted");
+  } catch (const std::invalid_argument& error) {
+    CHECK_THAT(error.what(), Catch::Contains("tls ca_file \"" + missing.string() + "\""));
+  }
+  options.tls.ca_file.clear();
+  options.tls.cert_file = "/etc/hostname";
+  try {
+    beast_transport transport{"https://127.0.0.1:8443", options};
+    FAIL("a cert_file without key_file was accepted");
+  } catch (const std::invalid_argument& error) {
+    CHECK_THAT(error.what(), Catch::Contains("cert_file and key_file go together"));
+  }
+  options.tls.key_file = "/etc/hostname";
+  try {
+    beast_transport transport{"https://127.0.0.1:8443", options};
+    FAIL("a cert_file that is not PEM was accepted");
+  } catch (const std::invalid_argument& error) {
+    CHECK_THAT(error.what(), Catch::Contains("tls cert_file \"/etc/hostname\""));
+  }
+  // Plain http ignores the TLS options: nothing is loaded.
+  CHECK_NOTHROW(beast_transport{"http://127.0.0.1:8080", options});
+}
+
 TEST_CASE("endpoint URLs: unix:// names a Unix domain socket by its absolute path", "[beast_transport]") {
   const auto docker = http_endpoint::parse("unix:///var/run/docker.sock");
   CHECK(docker.is_unix_socket());
@@ -162,8 +212,9 @@ TEST_CASE("endpoint URLs: unix:// names a Unix domain socket by its absolute pat
 TEST_CASE("a bad endpoint URL is a clear error", "[beast_transport]") {
   using row = std::tuple<std::string, std::string>;
   const auto [url, words] = GENERATE(table<std::string, std::string>({
-      row{"https://127.0.0.1:8443", "only http:// and unix:// are supported"},
-      row{"ftp://host", "only http:// and unix:// are supported"},
+      row{"ftp://host", "only http://, https:// and unix:// are supported"},
+      row{"https://", "has no host"},
+      row{"https://admin:s3cret@host", "\"https://***@host\": user info is not supported"},
       row{"unix://run/orchestrator.sock", "a Unix socket's path must be absolute"},
       row{"unix://", "a Unix socket's path must be absolute"},
       row{"unix:///" + std::string(107, 'x'), "may be at most 107 bytes, got 108"},

@@ -44,6 +44,7 @@
 #include <memory>
 #include <optional>
 #include <stop_token>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -144,6 +145,7 @@ struct async_driver<basic_client<T, B, C, I, O>> {
     std::optional<std::chrono::nanoseconds> deadline;
     typename C::time_point start{};
     typename C::time_point attempt_start{};
+    std::string_view previous_endpoint;      // where the last attempt went (a view the transport keeps)
     boost::asio::cancellation_signal inner;  // cancels the attempt or the wait in flight
     std::atomic<bool> canceled{false};
 
@@ -259,7 +261,7 @@ struct async_driver<basic_client<T, B, C, I, O>> {
     client_type& client = c->client;
     if constexpr (detail::observes_attempts<O>) c->attempt_start = client.clock_.now();
     const attempt_context context{c->options.stop, attempt_timeout(client.config_, c->time_left()),
-                                  c->steps.attempts() + 1};
+                                  c->steps.attempts() + 1, c->previous_endpoint};
     const request_type& request = c->to_send();
     client.transport().async_attempt(request, context, step<Handler>{std::move(c)});
   }
@@ -271,12 +273,14 @@ struct async_driver<basic_client<T, B, C, I, O>> {
     client_type& client = c->client;
     auto& stored = c->result.emplace_outcome([&] { return std::move(outcome); });
     const observed_outcome observed = stored.observe();
+    c->previous_endpoint = stored.endpoint();
     const unsigned max_attempts = client.config_.max_retries + 1;
     if constexpr (detail::observes_attempts<O>)
       client.observer_.on_attempt(attempt_event{
           c->to_send(), c->steps.attempts() + 1, max_attempts, observed,
           stored.has_response() ? nullptr : &stored.failure(),
-          std::chrono::duration_cast<std::chrono::nanoseconds>(client.clock_.now() - c->attempt_start)});
+          std::chrono::duration_cast<std::chrono::nanoseconds>(client.clock_.now() - c->attempt_start),
+          stored.endpoint()});
     const auto step_taken =
         c->steps.after_attempt(client.config_, observed, c->idempotent, client.retry_after_hint(stored),
                                c->time_left(), client.budget_.get());

@@ -1,8 +1,9 @@
 #ifndef RETRYHTTP_ASYNC_BEAST_TRANSPORT_HPP
 #define RETRYHTTP_ASYNC_BEAST_TRANSPORT_HPP
 
-// The asynchronous Beast transport, a model of AsyncTransport: HTTP/1.1 over TCP or a Unix domain socket
-// (unix:///path) on the caller's executor, with a pool of kept-alive connections to its endpoint.
+// The asynchronous Beast transport, a model of AsyncTransport: HTTP/1.1 over TCP, TLS (https://) or a Unix
+// domain socket (unix:///path) on the caller's executor, with a pool of kept-alive connections to its
+// endpoint.
 //
 // - The pool holds at most max_connections connections, open or being opened. An attempt takes the most
 //   recently used idle connection, else opens one, else waits in line for one (first come, first served)
@@ -13,7 +14,10 @@
 // - A connection idle for longer than idle_timeout is closed when the pool next looks at its idle list. No
 //   timer keeps watch over idle connections: a pending timer would keep io_context::run from returning.
 // - Resolving has a timeout (a timer cancels the resolver; a numeric host is not resolved at all), connecting
-//   has connect_timeout, and the whole attempt has its timeout (the stream's expiry).
+//   (with the TLS handshake) has connect_timeout, and the whole attempt has its timeout (the stream's
+//   expiry).
+// - TLS: Beast's ssl_stream over the connection's stream, with the trust, host check, session resumption and
+//   failure classification of detail/tls.hpp, shared with beast_transport.
 // - Requests are checked and completed as in beast_transport (detail/http_exchange.hpp), interim (1xx)
 //   responses are skipped in the same way, and the same size limits apply per connection.
 //
@@ -32,6 +36,7 @@
 #include <retryhttp/beast_transport.hpp>
 #include <retryhttp/detail/http_exchange.hpp>
 #include <retryhttp/detail/operation_memory.hpp>
+#include <retryhttp/detail/tls.hpp>
 #include <retryhttp/http_endpoint.hpp>
 #include <retryhttp/transport.hpp>
 
@@ -60,8 +65,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/system/errc.hpp>
 
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -97,7 +104,7 @@ class async_beast_transport {
   using response_type = boost::beast::http::response<boost::beast::http::string_body>;
 
   /// Throws std::invalid_argument for a URL http_endpoint::parse rejects, a user_agent with a control
-  /// character, or max_connections of 0. Connects lazily.
+  /// character, max_connections of 0, or TLS files that cannot be used. Connects lazily.
   async_beast_transport(Executor executor, std::string_view url, async_beast_transport_options options = {})
       : pool_(std::make_shared<pool>(std::move(executor), http_endpoint::parse(url),
                                      checked(std::move(options)))) {}
@@ -125,6 +132,9 @@ class async_beast_transport {
   std::size_t open_connections() const noexcept { return pool_->open_count.load(std::memory_order_relaxed); }
   /// The most connections open at once so far: never above options().max_connections.
   std::size_t peak_connections() const noexcept { return pool_->peak.load(std::memory_order_relaxed); }
+  /// TLS handshakes completed, and how many of them resumed an earlier session.
+  std::size_t tls_handshakes() const noexcept { return pool_->handshakes.load(std::memory_order_relaxed); }
+  std::size_t tls_sessions_resumed() const noexcept { return pool_->resumed.load(std::memory_order_relaxed); }
   const http_endpoint& endpoint() const noexcept { return pool_->endpoint; }
   const async_beast_transport_options& options() const noexcept { return pool_->options; }
 
@@ -134,12 +144,16 @@ class async_beast_transport {
   // A generic stream socket: TCP or a Unix domain socket alike.
   using protocol = boost::asio::generic::stream_protocol;
   using stream_type = boost::beast::basic_stream<protocol, Executor>;
+  using tls_stream = boost::beast::ssl_stream<stream_type&>;
 
+  // Not movable once made (tls refers to stream): connections live in unique_ptrs.
   struct connection {
     connection(const Executor& executor, std::size_t buffer_limit) : stream(executor), buffer(buffer_limit) {}
     stream_type stream;
+    std::optional<tls_stream> tls;  // over stream, for https
     boost::beast::flat_buffer buffer;
     clock::time_point idle_since{};
+    bool answered = false;  // a response has come (a TLS 1.3 refusal of the client comes before one)
   };
 
   struct attempt_state;
@@ -148,7 +162,10 @@ class async_beast_transport {
   // moved keeps what it uses. Everything but the counters is touched on the executor only.
   struct pool {
     pool(Executor e, http_endpoint where, async_beast_transport_options o)
-        : executor(std::move(e)), endpoint(std::move(where)), options(std::move(o)) {
+        : executor(std::move(e)),
+          endpoint(std::move(where)),
+          options(std::move(o)),
+          tls_context(endpoint.tls ? detail::make_tls_context(options.tls) : nullptr) {
       if (endpoint.is_unix_socket()) {
         numeric.emplace_back(boost::asio::local::stream_protocol::endpoint(endpoint.socket_path));
         return;
@@ -160,7 +177,10 @@ class async_beast_transport {
     }
     Executor executor;
     http_endpoint endpoint;
+    std::string name = endpoint.name();  // what outcomes and messages call the endpoint
     async_beast_transport_options options;
+    std::shared_ptr<boost::asio::ssl::context> tls_context;  // https only
+    detail::tls_session_cache sessions;
     std::vector<protocol::endpoint> numeric;  // the endpoint, when the host is an address or a socket path
     std::vector<std::unique_ptr<connection>> idle;  // least recently used first
     std::size_t open = 0;                           // idle, in use and being opened
@@ -170,6 +190,8 @@ class async_beast_transport {
     std::atomic<std::size_t> opened{0};
     std::atomic<std::size_t> open_count{0};
     std::atomic<std::size_t> peak{0};
+    std::atomic<std::size_t> handshakes{0};
+    std::atomic<std::size_t> resumed{0};
 
     std::size_t buffer_limit() const {
       return std::max<std::size_t>(options.read_buffer_limit, options.header_limit);
@@ -182,7 +204,7 @@ class async_beast_transport {
     }
   };
 
-  enum class stage { starting, waiting, resolving, connecting, writing, reading, done };
+  enum class stage { starting, waiting, resolving, connecting, handshaking, writing, reading, done };
 
   // What lives for one attempt, on the heap (the handler's allocator, else detail::block_cache) so that the
   // line of waiting attempts and the cancellation handler can refer to it.
@@ -230,6 +252,7 @@ class async_beast_transport {
           connect_cancel.emit(boost::asio::cancellation_type::terminal);
           if (conn) conn->stream.cancel();
           break;
+        case stage::handshaking:
         case stage::writing:
         case stage::reading:
           if (conn) conn->stream.cancel();
@@ -291,9 +314,10 @@ class async_beast_transport {
       const auto check = detail::check_request(*a.request);
       if (check == detail::request_check::unsafe_to_write)
         return finish_soon(std::move(self), detail::refused_request(*a.request));
-      if (check == detail::request_check::needs_completion)
+      if (detail::needs_completion(*a.request, check, a.owner->options.authorization))
         a.completed.emplace(detail::completed_request(*a.request, a.owner->endpoint.host_header,
-                                                      a.owner->options.user_agent));
+                                                      a.owner->options.user_agent,
+                                                      a.owner->options.authorization));
       a.slot = boost::asio::get_associated_cancellation_slot(a.handler);
       if (a.slot.is_connected()) {
         // Terminal cancellation, from whichever thread emits it, is carried out on the executor.
@@ -348,9 +372,10 @@ class async_beast_transport {
 
     // A wait in line ended: a connection or a slot was handed over, the attempt was cancelled, or it timed
     // out. What was handed over just as the time ran out goes back: nothing is written past the deadline.
-    static void on(std::shared_ptr<attempt> self, boost::system::error_code) {
+    static void on(std::shared_ptr<attempt> self, boost::system::error_code ec) {
       attempt& a = *self;
-      if (a.now != stage::waiting) return;  // only a wait in line completes here
+      if (a.now == stage::handshaking) return handshaken(std::move(self), ec);
+      if (a.now != stage::waiting) return;  // a wait in line or a handshake completes here
       std::erase_if(a.owner->line, [&](const std::weak_ptr<attempt_state>& waiting) {
         const auto other = waiting.lock();
         return !other || other == self;
@@ -431,11 +456,46 @@ class async_beast_transport {
         return abandon_connect(
             std::move(self),
             ec == boost::beast::error::timeout ? make_error_code(boost::system::errc::timed_out) : ec,
-            "connecting to " + where(a.owner->endpoint));
+            "connecting to " + a.owner->endpoint.name());
       a.owner->opened.fetch_add(1, std::memory_order_relaxed);
       boost::system::error_code ignored;
       if (!a.owner->endpoint.is_unix_socket())
         a.conn->stream.socket().set_option(tcp::no_delay(true), ignored);
+      if (a.owner->endpoint.tls) return handshake(std::move(self));
+      write(std::move(self));
+    }
+
+    // The TLS handshake, within the connect deadline. Nothing of the request has been written yet.
+    static void handshake(std::shared_ptr<attempt> self) {
+      attempt& a = *self;
+      pool& pl = *a.owner;
+      a.now = stage::handshaking;
+      auto& tls = a.conn->tls.emplace(a.conn->stream, *pl.tls_context);
+      if (!detail::prepare_tls_connection(tls.native_handle(), pl.endpoint, pl.sessions)) {
+        transport_failure refused{
+            failure_kind::not_sent, tls_error::handshake_refused,
+            detail::take_openssl_reason() + "; setting up TLS for " + pl.endpoint.name()};
+        refused.permanent = true;
+        return abandon_connect(std::move(self), std::move(refused));
+      }
+      a.conn->stream.expires_at(a.connect_deadline);
+      tls.async_handshake(boost::asio::ssl::stream_base::client, step{std::move(self)});
+    }
+
+    static void handshaken(std::shared_ptr<attempt> self, boost::system::error_code ec) {
+      attempt& a = *self;
+      pool& pl = *a.owner;
+      if (a.canceled) return abandon_connect(std::move(self), canceled_code(), {});
+      if (ec) {
+        if (ec == boost::beast::error::timeout) ec = make_error_code(boost::system::errc::timed_out);
+        pl.sessions.clear();  // a session the server would not resume is not offered again
+        auto failed =
+            detail::handshake_failure(a.conn->tls->native_handle(), ec, pl.endpoint, pl.options.tls);
+        return abandon_connect(std::move(self), std::move(failed));
+      }
+      pl.handshakes.fetch_add(1, std::memory_order_relaxed);
+      if (::SSL_session_reused(a.conn->tls->native_handle()))
+        pl.resumed.fetch_add(1, std::memory_order_relaxed);
       write(std::move(self));
     }
 
@@ -447,6 +507,8 @@ class async_beast_transport {
       }
       a.now = stage::writing;
       a.conn->stream.expires_at(a.deadline);
+      if (a.conn->tls)
+        return boost::beast::http::async_write(*a.conn->tls, a.to_write(), step{std::move(self)});
       boost::beast::http::async_write(a.conn->stream, a.to_write(), step{std::move(self)});
     }
 
@@ -458,6 +520,7 @@ class async_beast_transport {
       parser.header_limit(a.owner->options.header_limit);
       parser.body_limit(a.owner->options.body_limit);
       if (a.request->method() == http::verb::head) parser.skip(true);
+      if (a.conn->tls) return http::async_read(*a.conn->tls, a.conn->buffer, parser, step{std::move(self)});
       http::async_read(a.conn->stream, a.conn->buffer, parser, step{std::move(self)});
     }
 
@@ -474,6 +537,16 @@ class async_beast_transport {
         if (a.canceled) return drop_and_fail(std::move(self), failure_kind::ambiguous, canceled_code(), {});
         return read(std::move(self));
       }
+      if (ec && a.conn->tls) {
+        if (ec.category() == boost::asio::error::get_ssl_category()) a.owner->sessions.clear();
+        if (!a.conn->answered && !a.canceled && detail::is_client_certificate_alert(ec)) {
+          release(*a.owner, std::move(a.conn), false);
+          return finish(std::move(self), detail::client_certificate_refused(ec, a.owner->options.tls));
+        }
+        if (ec == boost::asio::ssl::error::stream_truncated)
+          return drop_and_fail(std::move(self), failure_kind::ambiguous, ec,
+                               "the server closed the TLS connection without answering");
+      }
       if (ec) {
         const bool permanent = detail::is_permanent_read_error(ec);
         if (ec == boost::beast::error::timeout) ec = make_error_code(boost::system::errc::timed_out);
@@ -488,6 +561,7 @@ class async_beast_transport {
         // Bytes after the response, or a server that will close (the parser's keep_alive also knows a body
         // that ends at the connection's end), end the connection here.
         const bool keep = a.parser->keep_alive() && a.conn->buffer.size() == 0 && !a.canceled;
+        a.conn->answered = true;
         release(*a.owner, std::move(a.conn), keep);
         return finish(std::move(self), attempt_outcome<response_type>(a.parser->release()));
       }
@@ -503,9 +577,13 @@ class async_beast_transport {
     // A connection that could not be opened: its slot is free again.
     static void abandon_connect(std::shared_ptr<attempt> self, boost::system::error_code ec,
                                 std::string detail) {
+      abandon_connect(std::move(self), fail(failure_kind::not_sent, ec, std::move(detail)));
+    }
+    static void abandon_connect(std::shared_ptr<attempt> self, transport_failure failed) {
+      if (self->conn) close_socket(*self->conn);
       self->conn.reset();
       give_back_slot(*self->owner);
-      finish(std::move(self), fail(failure_kind::not_sent, ec, std::move(detail)));
+      finish(std::move(self), std::move(failed));
     }
 
     static void drop_and_fail(std::shared_ptr<attempt> self, failure_kind kind, boost::system::error_code ec,
@@ -540,12 +618,14 @@ class async_beast_transport {
     // Completes on the handler's associated executor: at once when this thread runs it (the common case),
     // else by dispatching there.
     static void finish(std::shared_ptr<attempt> self, attempt_outcome<response_type>&& outcome) {
+      outcome.set_endpoint(self->owner->name);
       auto [h, work] = take_handler(std::move(self));
       if (detail::running_in_this_thread(work)) return std::move(h)(std::move(outcome));
       boost::asio::dispatch(work, boost::asio::append(std::move(h), std::move(outcome)));
     }
     // The same when the attempt may still be inside its initiating function: never complete inline.
     static void finish_soon(std::shared_ptr<attempt> self, attempt_outcome<response_type>&& outcome) {
+      outcome.set_endpoint(self->owner->name);
       auto [h, work] = take_handler(std::move(self));
       boost::asio::post(work, boost::asio::append(std::move(h), std::move(outcome)));
     }
@@ -569,21 +649,21 @@ class async_beast_transport {
     return make_error_code(boost::system::errc::operation_canceled);
   }
 
-  // What a connect failure names: "127.0.0.1:8080", or "unix:///run/orchestrator.sock".
-  static std::string where(const http_endpoint& endpoint) {
-    return endpoint.is_unix_socket() ? "unix://" + endpoint.socket_path : endpoint.host_header;
-  }
-
   // A kept-alive connection the server has closed (or sent stray bytes on) is replaced before anything is
   // written. A non-blocking peek tells: would_block means open and quiet.
   static bool still_open(connection& c) {
     if (!c.stream.socket().is_open() || c.buffer.size() != 0) return false;
+    if (c.tls && ::SSL_pending(c.tls->native_handle()) != 0) return false;
     char byte = 0;
     const auto peeked = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
   static void close_socket(connection& c) {
+    if (c.tls) {
+      detail::forget_connection_keeping_session(c.tls->native_handle());
+      c.tls.reset();
+    }
     boost::system::error_code ignored;
     c.stream.socket().shutdown(boost::asio::socket_base::shutdown_both, ignored);
     c.stream.socket().close(ignored);
@@ -634,6 +714,8 @@ class async_beast_transport {
   static async_beast_transport_options checked(async_beast_transport_options options) {
     if (!detail::is_safe_field_value(options.user_agent))
       throw std::invalid_argument("async_beast_transport_options::user_agent holds a control character");
+    if (!detail::is_safe_field_value(options.authorization))  // named, never shown: it is a credential
+      throw std::invalid_argument("async_beast_transport_options::authorization holds a control character");
     if (options.max_connections == 0)
       throw std::invalid_argument("async_beast_transport_options::max_connections must be at least 1");
     return options;

@@ -1,19 +1,24 @@
 #ifndef RETRYHTTP_BEAST_TRANSPORT_HPP
 #define RETRYHTTP_BEAST_TRANSPORT_HPP
 
-// The real Transport: HTTP/1.1 over TCP (IPv4 and IPv6) or a Unix domain socket (unix:///path) with
-// Boost.Beast. With async_beast_transport.hpp, the only core headers that pull in Asio and Beast's I/O.
+// The real Transport: HTTP/1.1 over TCP (IPv4 and IPv6), TLS (https://, OpenSSL) or a Unix domain socket
+// (unix:///path) with Boost.Beast. With async_beast_transport.hpp, the only core headers that pull in Asio
+// and Beast's I/O.
 // Resolving and connecting run on Asio, on a private io_context in the calling thread (the resolver and
 // connect have timeouts and cancel at once). The exchange itself, a request and its response, runs
 // synchronously on the blocking socket (detail::socket_stream): one sendmsg and one recvmsg when the server
-// answers promptly. A std::stop_token stops either part from any thread at once, and every failure is
-// classified exactly: not_sent until the first byte of the request may have been written, ambiguous after.
+// answers promptly. Over TLS, Beast's ssl_stream runs the handshake and the exchange on that same blocking
+// stream (detail::tls_socket_layer), with the same deadline and stop. A std::stop_token stops either part
+// from any thread at once, and every failure is classified exactly: not_sent until the first byte of the
+// request may have been written, ambiguous after.
 
 #include <retryhttp/client.hpp>
 #include <retryhttp/detail/http_exchange.hpp>
 #include <retryhttp/detail/socket_stream.hpp>
+#include <retryhttp/detail/tls.hpp>
 #include <retryhttp/detail/wire_text.hpp>
 #include <retryhttp/http_endpoint.hpp>
+#include <retryhttp/tls_options.hpp>
 #include <retryhttp/transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -33,8 +38,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/system/errc.hpp>
 
+#include <openssl/ssl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -49,6 +56,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -71,6 +79,12 @@ struct beast_transport_options {
   unsigned max_interim_responses = 8;
   /// The User-Agent field, set when the request has none.
   std::string user_agent = "retryhttp/0.1";
+  /// The Authorization field ("Bearer <token>"), set on the wire when the request has none, or empty. It is
+  /// added to the copy that is written, never to the caller's request, so no observer event, message or
+  /// formatter sees it; no error repeats it. Costs a copy of each request.
+  std::string authorization;
+  /// Trust and client certificate of an https:// endpoint; ignored for http:// and unix://.
+  tls_options tls;
 };
 
 class beast_transport {
@@ -78,24 +92,36 @@ class beast_transport {
   using request_type = boost::beast::http::request<boost::beast::http::string_body>;
   using response_type = boost::beast::http::response<boost::beast::http::string_body>;
 
-  /// Throws std::invalid_argument for a URL http_endpoint::parse rejects, or a user_agent option that could
-  /// not be written as a field (a control character). Connects lazily, on the first attempt.
+  /// Throws std::invalid_argument for a URL http_endpoint::parse rejects, a user_agent option that could
+  /// not be written as a field (a control character), or, for https://, TLS files that cannot be used
+  /// (naming the option and OpenSSL's reason). Connects lazily, on the first attempt.
   explicit beast_transport(std::string_view url, beast_transport_options options = {})
-      : state_(std::make_unique<state>(http_endpoint::parse(url), checked(std::move(options)))) {}
+      : state_(make_state(http_endpoint::parse(url), checked(std::move(options)))) {}
 
-  /// A copy has the same endpoint and options, and a connection of its own.
+  /// A copy has the same endpoint and options (and shares the TLS context), and a connection of its own.
   beast_transport(const beast_transport& other)
-      : state_(std::make_unique<state>(other.state_->endpoint, other.state_->options)) {}
+      : state_(std::make_unique<state>(other.state_->endpoint, other.state_->options,
+                                       other.state_->tls_context)) {}
   beast_transport& operator=(const beast_transport& other) {
-    if (this != &other) state_ = std::make_unique<state>(other.state_->endpoint, other.state_->options);
+    if (this != &other)
+      state_ =
+          std::make_unique<state>(other.state_->endpoint, other.state_->options, other.state_->tls_context);
     return *this;
   }
   beast_transport(beast_transport&&) noexcept = default;
   beast_transport& operator=(beast_transport&&) noexcept = default;
   ~beast_transport() = default;
 
-  /// The Transport requirement. One attempt: (re)connect if needed, write, read one response.
+  /// The Transport requirement. One attempt: (re)connect if needed, write, read one response. The outcome
+  /// names the endpoint (endpoint().name()).
   attempt_outcome<response_type> attempt(const request_type& request, const attempt_context& context) {
+    attempt_outcome<response_type> outcome = attempt_here(request, context);
+    outcome.set_endpoint(state_->name);
+    return outcome;
+  }
+
+ private:
+  attempt_outcome<response_type> attempt_here(const request_type& request, const attempt_context& context) {
     state& s = *state_;
     if (context.stop.stop_requested()) return failure(failure_kind::not_sent, canceled_code(), {});
 
@@ -111,11 +137,16 @@ class beast_transport {
       close(s);
       if (auto failed = connect(s, deadline, context.stop)) return std::move(*failed);
     }
-    return exchange(s, request, check == detail::request_check::needs_completion, deadline, context.stop);
+    return exchange(s, request, detail::needs_completion(request, check, s.options.authorization), deadline,
+                    context.stop);
   }
 
+ public:
   /// Connections opened so far: 1 after many calls means keep-alive worked.
   std::size_t connections_opened() const noexcept { return state_->connections_opened; }
+  /// TLS handshakes completed, and how many of them resumed an earlier session (no certificate exchange).
+  std::size_t tls_handshakes() const noexcept { return state_->tls_handshakes; }
+  std::size_t tls_sessions_resumed() const noexcept { return state_->tls_sessions_resumed; }
   const http_endpoint& endpoint() const noexcept { return state_->endpoint; }
   const beast_transport_options& options() const noexcept { return state_->options; }
 
@@ -123,28 +154,47 @@ class beast_transport {
   using tcp = boost::asio::ip::tcp;
   using clock = std::chrono::steady_clock;
 
+  using tls_stream = boost::beast::ssl_stream<detail::tls_socket_layer>;
+
   struct state {
-    state(http_endpoint e, beast_transport_options o)
+    state(http_endpoint e, beast_transport_options o, std::shared_ptr<boost::asio::ssl::context> tls)
         : endpoint(std::move(e)),
           options(std::move(o)),
+          tls_context(std::move(tls)),
           buffer(std::max<std::size_t>(options.read_buffer_limit, options.header_limit)) {}
     http_endpoint endpoint;
+    std::string name = endpoint.name();  // what outcomes and messages call the endpoint
     beast_transport_options options;
+    std::shared_ptr<boost::asio::ssl::context> tls_context;  // https only; copies share it
     boost::asio::io_context io{1};
     tcp::resolver resolver{io};
     // Connected, in blocking mode, or empty. A generic stream socket: TCP or a Unix domain socket alike.
     std::optional<boost::beast::basic_stream<boost::asio::generic::stream_protocol>> stream;
+    // Over `stream` for https, after a completed handshake.
+    std::optional<tls_stream> tls;
+    detail::tls_session_cache tls_sessions;
+    bool answered = false;  // a response has come on this connection (a TLS 1.3 refusal comes before one)
     boost::beast::flat_buffer buffer;
     std::chrono::milliseconds attempt_timeout{0};  // of the attempt under way, for its messages
     std::chrono::microseconds receive_timeout{0};  // the connection's SO_RCVTIMEO (zero: not set yet)
     std::uint64_t generation = 0;
     bool cancel_requested = false;
     std::size_t connections_opened = 0;
+    std::size_t tls_handshakes = 0;
+    std::size_t tls_sessions_resumed = 0;
   };
+
+  static std::unique_ptr<state> make_state(http_endpoint endpoint, beast_transport_options options) {
+    auto tls = endpoint.tls ? detail::make_tls_context(options.tls) : nullptr;
+    return std::make_unique<state>(std::move(endpoint), std::move(options), std::move(tls));
+  }
 
   static beast_transport_options checked(beast_transport_options options) {
     if (!detail::is_safe_field_value(options.user_agent))
       throw std::invalid_argument("beast_transport_options::user_agent holds a control character");
+    // Named, never shown: the value is a credential.
+    if (!detail::is_safe_field_value(options.authorization))
+      throw std::invalid_argument("beast_transport_options::authorization holds a control character");
     return options;
   }
 
@@ -157,6 +207,12 @@ class beast_transport {
   }
 
   static void close(state& s) {
+    if (s.tls) {
+      // Without this, OpenSSL takes a connection freed before a close_notify as broken and marks its session
+      // not resumable. A session of a connection that failed at the TLS level is dropped before (clear()).
+      detail::forget_connection_keeping_session(s.tls->native_handle());
+      s.tls.reset();
+    }
     if (s.stream) {
       boost::system::error_code ignored;
       s.stream->socket().shutdown(boost::asio::socket_base::shutdown_both, ignored);
@@ -171,6 +227,7 @@ class beast_transport {
   // would_block means open and quiet.
   static bool reusable(state& s) {
     if (!s.stream || !s.stream->socket().is_open() || s.buffer.size() != 0) return false;
+    if (s.endpoint.tls && (!s.tls || ::SSL_pending(s.tls->native_handle()) != 0)) return false;
     // One recv(MSG_PEEK | MSG_DONTWAIT) on the descriptor: no mode switches (two ioctl calls each way with
     // asio's non_blocking()), so a reused connection costs one syscall to check.
     char byte = 0;
@@ -194,20 +251,51 @@ class beast_transport {
       }
     } closer{s};
     const int socket = s.stream->socket().native_handle();
-    std::stop_callback on_stop(stop, [&closer, socket] {
-      closer.stopped.store(true, std::memory_order_release);
-      ::shutdown(socket, SHUT_RDWR);
-    });
+    const shutdown_on_stop on_stop(stop, socket, closer.stopped);
     if (closer.stopped.load(std::memory_order_acquire))  // stopped before a byte was written
       return failure(failure_kind::not_sent, canceled_code(), {});
-    return write_and_read(s, request, needs_completion, deadline, closer.stopped, closer.keep);
+    detail::socket_stream stream(socket, deadline, s.receive_timeout, closer.stopped);
+    if (s.tls) {
+      const bound_layer bound(*s.tls, stream);
+      return write_and_read(s, *s.tls, request, needs_completion, closer.keep);
+    }
+    return write_and_read(s, stream, request, needs_completion, closer.keep);
   }
 
-  static attempt_outcome<response_type> write_and_read(state& s, const request_type& request,
-                                                       bool needs_completion, clock::time_point deadline,
-                                                       const std::atomic<bool>& stopped, bool& keep) {
+  // While it lives, a stop requested from any thread sets `stopped` and shuts the socket down, which wakes a
+  // thread blocked on it at once.
+  class shutdown_on_stop {
+   public:
+    shutdown_on_stop(const std::stop_token& stop, int socket, std::atomic<bool>& stopped)
+        : callback_(stop, wake{&stopped, socket}) {}
+
+   private:
+    struct wake {
+      std::atomic<bool>* stopped;
+      int socket;
+      void operator()() const noexcept {
+        stopped->store(true, std::memory_order_release);
+        ::shutdown(socket, SHUT_RDWR);
+      }
+    };
+    std::stop_callback<wake> callback_;
+  };
+
+  // The TLS stream reads and writes through `stream` while this lives.
+  struct bound_layer {
+    bound_layer(tls_stream& tls, detail::socket_stream& stream) : layer(tls.next_layer()) {
+      layer.use(&stream);
+    }
+    bound_layer(const bound_layer&) = delete;
+    bound_layer& operator=(const bound_layer&) = delete;
+    ~bound_layer() { layer.use(nullptr); }
+    detail::tls_socket_layer& layer;
+  };
+
+  template <class Stream>
+  static attempt_outcome<response_type> write_and_read(state& s, Stream& stream, const request_type& request,
+                                                       bool needs_completion, bool& keep) {
     namespace http = boost::beast::http;
-    detail::socket_stream stream(s.stream->socket().native_handle(), deadline, s.receive_timeout, stopped);
     auto fail = [](failure_kind kind, boost::system::error_code ec, std::string detail) {
       if (ec == boost::system::errc::operation_canceled) detail.clear();
       return failure(kind, ec, std::move(detail));
@@ -215,7 +303,8 @@ class beast_transport {
 
     std::optional<request_type> completed;
     if (needs_completion)
-      completed.emplace(detail::completed_request(request, s.endpoint.host_header, s.options.user_agent));
+      completed.emplace(detail::completed_request(request, s.endpoint.host_header, s.options.user_agent,
+                                                  s.options.authorization));
     boost::system::error_code ec;
     const auto written = http::write(stream, completed ? *completed : request, ec);
     // Refused before its first byte (a reset connection, a stop): the server cannot have seen the request.
@@ -231,6 +320,13 @@ class beast_transport {
       parser.body_limit(s.options.body_limit);
       if (request.method() == http::verb::head) parser.skip(true);
       http::read(stream, s.buffer, parser, ec);
+      if constexpr (std::is_same_v<Stream, tls_stream>) {
+        if (ec.category() == boost::asio::error::get_ssl_category()) s.tls_sessions.clear();
+        if (ec && !s.answered && detail::is_client_certificate_alert(ec))
+          return detail::client_certificate_refused(ec, s.options.tls);
+        if (ec == boost::asio::ssl::error::stream_truncated)
+          return fail(failure_kind::ambiguous, ec, "the server closed the TLS connection without answering");
+      }
       if (ec) {
         auto failed = fail(failure_kind::ambiguous, ec,
                            detail::describe_read_error(ec, {s.attempt_timeout, s.options.header_limit,
@@ -243,6 +339,7 @@ class beast_transport {
         // Bytes after the response, or a server that will close (the parser's keep_alive also knows a body
         // that ends at the connection's end), end the connection here.
         keep = parser.keep_alive() && s.buffer.size() == 0;
+        s.answered = true;
         return parser.release();
       }
       auto verdict = detail::on_interim_response(status, interim, s.options.max_interim_responses);
@@ -257,10 +354,12 @@ class beast_transport {
     const std::uint64_t generation = ++s.generation;
     s.cancel_requested = false;
     std::optional<transport_failure> failed;
+    const auto connect_deadline = std::min(deadline, clock::now() + s.options.connect_timeout);
     s.io.restart();
-    boost::asio::co_spawn(s.io, resolve_and_connect(s, deadline, failed), [](std::exception_ptr error) {
-      if (error) std::rethrow_exception(error);
-    });
+    boost::asio::co_spawn(s.io, resolve_and_connect(s, connect_deadline, failed),
+                          [](std::exception_ptr error) {
+                            if (error) std::rethrow_exception(error);
+                          });
     {
       // The callback runs on the thread that requests the stop; it only posts, and the io thread cancels. The
       // generation check keeps a late post from touching a later attempt.
@@ -274,11 +373,44 @@ class beast_transport {
       });
       s.io.run();
     }
+    if (!failed && s.endpoint.tls) failed = handshake(s, connect_deadline, stop);
     if (failed) close(s);
     return failed;
   }
 
-  static boost::asio::awaitable<void> resolve_and_connect(state& s, clock::time_point deadline,
+  // The TLS handshake on the connected blocking socket, within the connect deadline. Nothing of the request
+  // has been written: every failure is not_sent, and a refusal by the TLS protocol is also permanent.
+  static std::optional<transport_failure> handshake(state& s, clock::time_point connect_deadline,
+                                                    const std::stop_token& stop) {
+    s.tls.emplace(detail::tls_socket_layer(s.io.get_executor()), *s.tls_context);
+    SSL* ssl = s.tls->native_handle();
+    if (!detail::prepare_tls_connection(ssl, s.endpoint, s.tls_sessions)) {
+      transport_failure refused{failure_kind::not_sent, tls_error::handshake_refused,
+                                detail::take_openssl_reason() + "; setting up TLS for " + s.endpoint.name()};
+      refused.permanent = true;
+      return refused;
+    }
+    std::atomic<bool> stopped{false};
+    const int socket = s.stream->socket().native_handle();
+    const shutdown_on_stop on_stop(stop, socket, stopped);
+    detail::socket_stream stream(socket, connect_deadline, s.receive_timeout, stopped);
+    boost::system::error_code ec;
+    {
+      const bound_layer bound(*s.tls, stream);
+      s.tls->handshake(boost::asio::ssl::stream_base::client, ec);
+    }
+    if (stopped.load(std::memory_order_acquire))
+      return transport_failure{failure_kind::not_sent, canceled_code(), {}};
+    if (ec) {
+      s.tls_sessions.clear();  // a session the server would not resume is not offered again
+      return detail::handshake_failure(ssl, ec, s.endpoint, s.options.tls);
+    }
+    ++s.tls_handshakes;
+    if (::SSL_session_reused(ssl)) ++s.tls_sessions_resumed;
+    return std::nullopt;
+  }
+
+  static boost::asio::awaitable<void> resolve_and_connect(state& s, clock::time_point connect_deadline,
                                                           std::optional<transport_failure>& failed) {
     namespace asio = boost::asio;
     constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
@@ -292,7 +424,6 @@ class beast_transport {
       failed = transport_failure{failure_kind::not_sent, ec, std::move(detail)};
     };
 
-    const auto connect_deadline = std::min(deadline, clock::now() + s.options.connect_timeout);
     using generic = asio::generic::stream_protocol;
     std::vector<generic::endpoint> endpoints;
     if (s.endpoint.is_unix_socket()) {
@@ -323,7 +454,7 @@ class beast_transport {
     (void)connected;
     s.stream->expires_never();
     if (connect_error) {
-      fail(connect_error, "connecting to " + where(s.endpoint));
+      fail(connect_error, "connecting to " + s.endpoint.name());
       co_return;
     }
     if (s.cancel_requested) {
@@ -331,16 +462,12 @@ class beast_transport {
       co_return;
     }
     ++s.connections_opened;
+    s.answered = false;
     s.receive_timeout = std::chrono::microseconds(0);
     boost::system::error_code ec;
     if (!s.endpoint.is_unix_socket()) s.stream->socket().set_option(tcp::no_delay(true), ec);
     s.stream->socket().native_non_blocking(false, ec);  // Asio made it non-blocking for async_connect
-    if (ec) fail(ec, "connecting to " + where(s.endpoint));
-  }
-
-  // What a connect failure names: "127.0.0.1:8080", or "unix:///run/orchestrator.sock".
-  static std::string where(const http_endpoint& endpoint) {
-    return endpoint.is_unix_socket() ? "unix://" + endpoint.socket_path : endpoint.host_header;
+    if (ec) fail(ec, "connecting to " + s.endpoint.name());
   }
 
   std::unique_ptr<state> state_;

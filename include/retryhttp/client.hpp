@@ -28,6 +28,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace retryhttp {
@@ -181,19 +182,22 @@ class basic_client {
       give_up(result, request, *reason, 0, {}, {});
       return result;
     }
+    std::string_view previous_endpoint;
     for (;;) {
       // Each attempt gets the smaller of its own timeout and the time left.
       const auto timeout = attempt_timeout(config_, time_left());
       typename C::time_point attempt_start{};
       if constexpr (detail::observes_attempts<O>) attempt_start = clock_.now();
-      const attempt_context context{stop, timeout, state.attempts() + 1};
+      const attempt_context context{stop, timeout, state.attempts() + 1, previous_endpoint};
       auto& outcome = result.emplace_outcome([&] { return transport_.attempt(request, context); });
       const observed_outcome observed = outcome.observe();
+      previous_endpoint = outcome.endpoint();
       if constexpr (detail::observes_attempts<O>)
-        observer_.on_attempt(attempt_event{
-            request, state.attempts() + 1, max_attempts, observed,
-            outcome.has_response() ? nullptr : &outcome.failure(),
-            std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - attempt_start)});
+        observer_.on_attempt(
+            attempt_event{request, state.attempts() + 1, max_attempts, observed,
+                          outcome.has_response() ? nullptr : &outcome.failure(),
+                          std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - attempt_start),
+                          outcome.endpoint()});
       const auto step = state.after_attempt(config_, observed, idempotent, retry_after_hint(outcome),
                                             time_left(), budget_.get());
       if (step.verdict.next == action::deliver) {

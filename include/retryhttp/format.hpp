@@ -8,11 +8,16 @@
 //   fmt::format("{}", error)              -> "retries exhausted"
 //   fmt::format("{}", action)             -> "retry"
 //   fmt::format("{}", send_result)        -> its message()
-//   fmt::format("{}", attempt_event)      -> "attempt 2 of 4: GET /v1/vms -> 503 Service Unavailable"
+//   fmt::format("{}", attempt_event)      -> "attempt 2 of 4: GET /v1/vms -> 503 Service Unavailable", with
+//                                            " (127.0.0.1:8080)" after the target when the Transport names
+//                                            the endpoint.
+// No formatter prints a request's fields, and the credential a Beast transport adds
+// (beast_transport_options::authorization) is never in the request an event refers to.
 //   fmt::format("{}", retry_event)        -> "wait 1.48 s (backoff) before attempt 3 of 4"
 
 #include <retryhttp/decision.hpp>
 #include <retryhttp/detail/messages.hpp>
+#include <retryhttp/detail/printable.hpp>
 #include <retryhttp/error.hpp>
 #include <retryhttp/observer.hpp>
 #include <retryhttp/send_result.hpp>
@@ -20,6 +25,7 @@
 
 #include <fmt/format.h>
 
+#include <string>
 #include <string_view>
 
 namespace retryhttp::detail {
@@ -101,10 +107,12 @@ struct fmt::formatter<retryhttp::attempt_event> : fmt::formatter<std::string_vie
     const auto target = event.request.target();
     std::string outcome = event.failure ? fmt::format("{}", *event.failure)
                                         : retryhttp::detail::describe_outcome(event.outcome);
+    const std::string where =
+        event.endpoint.empty() ? std::string() : " (" + retryhttp::detail::printable(event.endpoint) + ")";
     return fmt::formatter<std::string_view>::format(
-        fmt::format("attempt {} of {}: {} {} -> {}", event.attempt, event.max_attempts,
+        fmt::format("attempt {} of {}: {} {}{} -> {}", event.attempt, event.max_attempts,
                     std::string_view(method.data(), method.size()),
-                    std::string_view(target.data(), target.size()), outcome),
+                    std::string_view(target.data(), target.size()), where, outcome),
         context);
   }
 };

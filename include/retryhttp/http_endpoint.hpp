@@ -1,9 +1,9 @@
 #ifndef RETRYHTTP_HTTP_ENDPOINT_HPP
 #define RETRYHTTP_HTTP_ENDPOINT_HPP
 
-// Where a transport connects, parsed from a URL such as "http://127.0.0.1:8080", or "unix:///run/orch.sock"
-// for HTTP over a Unix domain socket (Docker's spelling). Needs Boost.URL only, so a program that checks a
-// configured URL (vmm-ctl's config) does not compile the transport's I/O.
+// Where a transport connects, parsed from a URL such as "http://127.0.0.1:8080", "https://orch.example", or
+// "unix:///run/orch.sock" for HTTP over a Unix domain socket (Docker's spelling). Needs Boost.URL only, so a
+// program that checks a configured URL (vmm-ctl's config) does not compile the transport's I/O.
 //
 // Parsing is strict because an endpoint decides where requests go: a port must be 1 to 65535 as written (a
 // wrapped 99999 would send creates to another service), and a host name may hold only the characters of a
@@ -21,21 +21,30 @@
 
 namespace retryhttp {
 
-/// Where a beast_transport connects: from "http://host:port" (IPv6 as "http://[::1]:port"), or from
-/// "unix:///absolute/path.sock".
+/// Where a beast_transport connects: from "http://host:port" or "https://host:port" (IPv6 as
+/// "http://[::1]:port"), or from "unix:///absolute/path.sock".
 struct http_endpoint {
   std::string host;  ///< for the resolver: "127.0.0.1", "::1", "orchestrator.local"; empty for a socket
-  std::string port;  ///< "8080"; "80" when the URL has none; empty for a socket
+  std::string port;  ///< "8080"; "80" (http) or "443" (https) when the URL has none; empty for a socket
   std::string host_header;  ///< the Host field: "127.0.0.1:8080", "[::1]:8080", "example.com", "localhost"
   std::string socket_path;  ///< a Unix domain socket's path, or empty for TCP
+  bool tls = false;         ///< https: TLS over TCP, the server's certificate checked for `host`
+  bool host_is_address = false;  ///< `host` is an IPv4 or IPv6 address, not a name (no SNI for it)
 
   bool is_unix_socket() const noexcept { return !socket_path.empty(); }
+
+  /// What messages name: "127.0.0.1:8080", "https://orch.example", or "unix:///run/orchestrator.sock".
+  std::string name() const {
+    if (is_unix_socket()) return "unix://" + socket_path;
+    return tls ? "https://" + host_header : host_header;
+  }
 
   /// The longest path a Unix domain socket address holds (sockaddr_un::sun_path, 108 bytes on Linux, with
   /// its terminating NUL).
   static constexpr std::size_t max_socket_path = 107;
 
-  /// Throws std::invalid_argument naming what is wrong: not a URL, a scheme other than http, no host, a port
+  /// Throws std::invalid_argument naming what is wrong: not a URL, a scheme other than http, https or unix,
+  /// no host, a port
   /// outside 1-65535, a host name with characters a DNS name cannot hold, a path, query, fragment or user
   /// info (the orchestrator's routes are absolute; a base path is not supported).
   static http_endpoint parse(std::string_view url) {
@@ -48,9 +57,10 @@ struct http_endpoint {
       throw std::invalid_argument("endpoint " + quoted + " is not a URL such as http://127.0.0.1:8080");
     if (equals_ignoring_case(url.substr(0, separator), "unix"))
       return unix_socket(url.substr(separator + 3), quoted);
-    if (!equals_ignoring_case(url.substr(0, separator), "http"))
+    const bool tls = equals_ignoring_case(url.substr(0, separator), "https");
+    if (!tls && !equals_ignoring_case(url.substr(0, separator), "http"))
       throw std::invalid_argument("endpoint " + quoted
-                                  + ": only http:// and unix:// are supported, got scheme \""
+                                  + ": only http://, https:// and unix:// are supported, got scheme \""
                                   + detail::printable(url.substr(0, separator)) + "\"");
     const auto parsed = boost::urls::parse_uri(boost::core::string_view(url.data(), url.size()));
     if (!parsed)
@@ -62,14 +72,17 @@ struct http_endpoint {
       throw std::invalid_argument("endpoint " + quoted + " must not have a path, query or fragment");
 
     http_endpoint endpoint;
+    endpoint.tls = tls;
     switch (u.host_type()) {
       case boost::urls::host_type::ipv4:
         endpoint.host = std::string(u.host_address());
         endpoint.host_header = endpoint.host;
+        endpoint.host_is_address = true;
         break;
       case boost::urls::host_type::ipv6:
         endpoint.host = std::string(u.host_ipv6_address().to_string());
         endpoint.host_header = "[" + endpoint.host + "]";
+        endpoint.host_is_address = true;
         break;
       case boost::urls::host_type::name:
         endpoint.host = std::string(u.host_name());  // percent-decoded
@@ -81,7 +94,7 @@ struct http_endpoint {
         throw std::invalid_argument("endpoint " + quoted + ": the host is not a name, IPv4 or IPv6 address");
     }
 
-    endpoint.port = "80";
+    endpoint.port = tls ? "443" : "80";
     if (u.has_port() && !u.port().empty()) {
       const std::string_view digits(u.port().data(), u.port().size());
       unsigned long number = 0;

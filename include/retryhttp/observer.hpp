@@ -14,6 +14,7 @@
 #include <retryhttp/transport.hpp>
 
 #include <chrono>
+#include <string_view>
 
 namespace retryhttp {
 
@@ -25,6 +26,7 @@ struct attempt_event {
   observed_outcome outcome;           ///< status, or failure kind
   const transport_failure* failure;   ///< the failure, or nullptr for a response
   std::chrono::nanoseconds duration;  ///< on the client's clock
+  std::string_view endpoint{};        ///< where the attempt went, if the Transport says (attempt_outcome)
 };
 
 /// Before each wait.

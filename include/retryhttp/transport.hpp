@@ -17,6 +17,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -35,6 +36,13 @@ constexpr const char* to_string(failure_kind kind) noexcept {
   return kind == failure_kind::not_sent ? "not sent" : "ambiguous";
 }
 
+// GCC 12 at -O2 reports -Wmaybe-uninitialized inside the implicit move constructor of transport_failure when
+// an attempt_outcome is moved through type-erased handlers (asio::any_completion_handler): a false positive
+// (the variant holds the alternative it moves), reported at this struct, so it is silenced for this struct.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 /// A failed attempt: its kind, the error that caused it, and optional detail for the message.
 struct transport_failure {
   failure_kind kind = failure_kind::ambiguous;
@@ -54,6 +62,9 @@ struct transport_failure {
     return text;
   }
 };
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 /// What the client hands a Transport with each attempt.
 struct attempt_context {
@@ -64,6 +75,9 @@ struct attempt_context {
   std::optional<std::chrono::nanoseconds> timeout;
   /// 1 for the first attempt of a call, 2 for the first retry, ...
   unsigned attempt = 1;
+  /// The endpoint the previous attempt of this call went to (attempt_outcome::endpoint()), or empty. A
+  /// Transport with several endpoints sends a retry elsewhere (failover_transport).
+  std::string_view previous_endpoint{};
 };
 
 /// The result of one attempt: a response (any status) or a transport_failure.
@@ -76,6 +90,12 @@ class attempt_outcome {
   attempt_outcome(transport_failure failure) : value_(std::in_place_index<1>, std::move(failure)) {}
 
   bool has_response() const noexcept { return value_.index() == 0; }
+
+  /// The endpoint this attempt went to, as its Transport names it ("127.0.0.1:8080",
+  /// "https://orch.example", "unix:///run/orch.sock"), or empty if the Transport does not say. A view of a
+  /// name the Transport keeps for as long as it lives.
+  std::string_view endpoint() const noexcept { return endpoint_; }
+  void set_endpoint(std::string_view name) noexcept { endpoint_ = name; }
   Response& response() & { return std::get<0>(value_); }
   const Response& response() const& { return std::get<0>(value_); }
   Response&& response() && { return std::get<0>(std::move(value_)); }
@@ -92,6 +112,7 @@ class attempt_outcome {
 
  private:
   std::variant<Response, transport_failure> value_;
+  std::string_view endpoint_{};
 };
 
 namespace detail {

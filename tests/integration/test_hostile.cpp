@@ -121,10 +121,13 @@ std::string final_message(const std::string& err) {
 
 /// The attempts of `request_line` vmm-ctl reported with --verbose ("attempt 2 of 4: POST /v1/vms -> ...").
 std::size_t client_attempts(const std::string& err, const std::string& request_line) {
+  // "attempt 1 of 4: GET /v1/vms (127.0.0.1:8080) -> ...": the endpoint between the target and the arrow.
   std::size_t count = 0;
-  for (auto at = err.find(": " + request_line + " ->"); at != std::string::npos;
-       at = err.find(": " + request_line + " ->", at + 1))
-    ++count;
+  const std::string prefix = ": " + request_line + " (";
+  for (auto at = err.find(prefix); at != std::string::npos; at = err.find(prefix, at + 1)) {
+    const auto close = err.find(") -> ", at + prefix.size());
+    if (close != std::string::npos && err.find('\n', at) > close) ++count;
+  }
   return count;
 }
 

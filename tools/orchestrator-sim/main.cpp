@@ -6,13 +6,24 @@
 // plus GET /_sim/requests, which lists the API requests seen so far (it is not counted itself).
 //
 //   orchestrator-sim [--address 127.0.0.1] [--port 8080 | --unix PATH]
+//                    [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--token-file FILE]
 //                    [--fault RULE]... [--faults FILE] [--quiet]
 //
 // --port 0 picks a free port; the first line on stdout is "listening on http://ADDRESS:PORT". --unix PATH
 // serves the same HTTP/1.1 on a Unix domain socket at PATH (absolute) instead of TCP, and the first line is
 // then "listening on unix://PATH" (Docker's spelling); a stale socket at PATH is replaced, and the socket
-// file is removed when the simulator stops. Fault rules are described in faults.hpp. Each request is logged
-// on stderr. SIGINT or SIGTERM stops it cleanly.
+// file is removed when the simulator stops.
+//
+// --tls-cert and --tls-key (PEM, given together, TCP only) serve HTTPS instead, TLS 1.2 or later, and the
+// first line is "listening on https://ADDRESS:PORT". --client-ca FILE then also requires a client certificate
+// issued by that CA (mutual TLS). A failed handshake is logged on stderr with its reason, even with --quiet,
+// and the connection dropped. --token-file FILE requires "Authorization: Bearer TOKEN" (the file's content
+// without its trailing newline) on every request under /v1/; one without it is answered 401. The token is
+// never logged.
+//
+// Fault rules are described in faults.hpp; over TLS they act on the TLS connection as they do on a plain one
+// (a close before anything is read happens before the handshake). Each request is logged on stderr. SIGINT
+// or SIGTERM stops it cleanly.
 
 #include "faults.hpp"
 
@@ -24,22 +35,33 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -62,6 +84,7 @@ namespace http = beast::http;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
 using unix_socket = asio::local::stream_protocol;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 using namespace std::chrono_literals;
 using orchestrator_sim::fault_action;
 using orchestrator_sim::fault_rule;
@@ -69,6 +92,8 @@ using orchestrator_sim::fault_rule;
 constexpr std::size_t max_request_body = 1024 * 1024;  // larger bodies get 413
 constexpr std::size_t max_request_header = 16 * 1024;
 constexpr std::size_t max_request_buffer = 64 * 1024;
+// A client that connects and never completes the handshake would otherwise keep its coroutine forever.
+constexpr auto handshake_timeout = 10s;
 
 struct vm {
   std::string name;
@@ -90,6 +115,7 @@ struct seen_request {
   std::string method;
   std::string target;
   std::string fault;
+  bool authorized;  // the right bearer token came, or none is required
 };
 
 // What a POST /v1/vms with an Idempotency-Key answered, to replay for the same key.
@@ -111,6 +137,7 @@ struct simulator {
   std::uint64_t open_api_connections = 0;
   std::uint64_t peak_api_connections = 0;
   bool quiet = false;
+  std::string token;  // the bearer token required under /v1/; empty: none
 
   void log(const std::string& line) const {
     if (!quiet) fmt::print(stderr, "orchestrator-sim: {}\n", line);
@@ -275,18 +302,71 @@ fault_rule* match_fault(simulator& sim, const request& req) {
   return hit;
 }
 
-// One connection, over TCP or a Unix domain socket (Protocol is ip::tcp or local::stream_protocol).
+enum class authorization { not_required, accepted, missing, wrong };
+
+authorization authorize(const simulator& sim, const request& req) {
+  if (sim.token.empty()) return authorization::not_required;
+  const std::string_view path = retryhttp::detail::target_path(req.target());
+  if (path != "/v1" && !path.starts_with("/v1/")) return authorization::not_required;
+  const auto field = req[http::field::authorization];
+  std::string_view credentials(field.data(), field.size());
+  // The scheme is case-insensitive (RFC 9110 section 11.1); the token is compared exactly.
+  constexpr std::string_view scheme = "bearer ";
+  if (credentials.size() < scheme.size() || !beast::iequals(credentials.substr(0, scheme.size()), scheme))
+    return authorization::missing;
+  credentials.remove_prefix(scheme.size());
+  return credentials == sim.token ? authorization::accepted : authorization::wrong;
+}
+
+bool allowed(authorization auth) {
+  return auth == authorization::not_required || auth == authorization::accepted;
+}
+
+// What the log adds for a refused token; says which way it was wrong, never what was sent.
+std::string_view refusal(authorization auth) {
+  if (auth == authorization::missing) return " (no bearer token)";
+  if (auth == authorization::wrong) return " (wrong bearer token)";
+  return "";
+}
+
+// The API behind the bearer token check (a fault acts before it, as a proxy in front of the API would).
+response serve_api(simulator& sim, const request& req, authorization auth) {
+  if (allowed(auth)) return handle(sim, req);
+  auto res = error_answer(req, http::status::unauthorized, "missing or wrong bearer token");
+  res.set(http::field::www_authenticate, "Bearer");
+  return res;
+}
+
+// Ends the sending side once the last answer is out, so the client reads a clean end rather than a reset.
 template <typename Protocol>
-asio::awaitable<void> session(simulator& sim,
-                              asio::basic_stream_socket<Protocol, asio::any_io_executor> socket) {
+asio::awaitable<void> finish_sending(beast::basic_stream<Protocol, asio::any_io_executor>& stream) {
+  beast::error_code ignored;
+  stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+  co_return;
+}
+
+// Over TLS the clean end is a close_notify alert first: without it the client cannot tell the end of the
+// stream from a connection cut by an attacker (it reads "stream truncated"). The client's own close_notify is
+// not waited for (RFC 8446 section 6.1 allows closing without it), so a kept-alive client that sends nothing
+// cannot hold the session: marking the peer's alert as received lets SSL_shutdown send ours and complete.
+asio::awaitable<void> finish_sending(tls_stream& stream) {
   constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
-  const std::uint64_t connection = ++sim.connections;
-  for (auto& rule : sim.faults) {
-    if (rule.per_connection && rule.hits(connection)) {
-      sim.log(fmt::format("connection {} closed on accept (fault \"{}\")", connection, rule.text));
-      co_return;  // the socket closes as it goes out of scope
-    }
-  }
+  SSL* ssl = stream.native_handle();
+  ::SSL_set_shutdown(ssl, ::SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
+  beast::get_lowest_layer(stream).expires_after(5s);
+  co_await stream.async_shutdown(no_throw);
+  beast::error_code ignored;
+  beast::get_lowest_layer(stream).socket().shutdown(asio::socket_base::shutdown_send, ignored);
+}
+
+// The HTTP exchanges of one connection, over a plain stream (TCP or a Unix domain socket) or a TLS stream
+// whose handshake is done. A `co_return` from the loop is an abrupt close (the socket closes as the stream
+// goes out of scope, with no close_notify over TLS), as a fault that cuts a connection needs; a `break` ends
+// the connection cleanly. Timeouts and raw reads act on the TCP (or Unix) stream beneath, the lowest layer.
+template <typename Stream>
+asio::awaitable<void> session(simulator& sim, Stream& stream) {
+  constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
+  auto& lowest_layer = beast::get_lowest_layer(stream);
   // Counted once the connection carries an API request; uncounted however the session ends.
   struct api_connection_count {
     simulator& sim;
@@ -301,7 +381,6 @@ asio::awaitable<void> session(simulator& sim,
       if (counted) --sim.open_api_connections;
     }
   } api_count{sim};
-  beast::basic_stream<Protocol, asio::any_io_executor> stream(std::move(socket));
   // The read buffer has a maximum: Beast's parser limits the header and the body but not a chunk-size line
   // with its extensions or a trailer, which would otherwise grow it for as long as a client sends them.
   beast::flat_buffer buffer(max_request_buffer);
@@ -309,7 +388,7 @@ asio::awaitable<void> session(simulator& sim,
     http::request_parser<http::string_body> parser;
     parser.body_limit(max_request_body);
     parser.header_limit(max_request_header);
-    stream.expires_after(120s);  // an idle keep-alive connection is closed after two minutes
+    lowest_layer.expires_after(120s);  // an idle keep-alive connection is closed after two minutes
     auto [read_error, bytes] = co_await http::async_read(stream, buffer, parser, no_throw);
     (void)bytes;
     if (read_error == http::error::body_limit) {
@@ -321,14 +400,14 @@ asio::awaitable<void> session(simulator& sim,
       sim.log("413 for an oversized body");
       co_await http::async_write(stream, res, no_throw);
       // Read and discard the rest of the body (bounded) before closing: closing with unread data would reset
-      // the connection, and the client would lose the 413 it has not read yet.
-      beast::error_code ignored;
-      stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
-      stream.expires_after(5s);
+      // the connection, and the client would lose the 413 it has not read yet. Over TLS the bytes are read
+      // undecrypted: after close_notify they are only drained.
+      co_await finish_sending(stream);
+      lowest_layer.expires_after(5s);
       std::size_t drained = 0;
       static char sink[16 * 1024];
       while (drained < 64 * max_request_body) {
-        auto [drain_error, n] = co_await stream.async_read_some(asio::buffer(sink), no_throw);
+        auto [drain_error, n] = co_await lowest_layer.async_read_some(asio::buffer(sink), no_throw);
         if (drain_error) break;
         drained += n;
       }
@@ -340,7 +419,10 @@ asio::awaitable<void> session(simulator& sim,
     if (target == "/_sim/requests") {
       json::array list;
       for (const auto& seen : sim.seen)
-        list.push_back(json::object{{"method", seen.method}, {"target", seen.target}, {"fault", seen.fault}});
+        list.push_back(json::object{{"method", seen.method},
+                                    {"target", seen.target},
+                                    {"fault", seen.fault},
+                                    {"authorized", seen.authorized}});
       auto res = answer(req, http::status::ok,
                         json::serialize(json::object{{"count", sim.seen.size()},
                                                      {"requests", list},
@@ -353,8 +435,11 @@ asio::awaitable<void> session(simulator& sim,
 
     api_count.count();
     fault_rule* fault = match_fault(sim, req);
-    sim.seen.push_back({std::string(req.method_string()), target, fault ? fault->text : std::string()});
+    const authorization auth = authorize(sim, req);
+    sim.seen.push_back(
+        {std::string(req.method_string()), target, fault ? fault->text : std::string(), allowed(auth)});
     const auto number = sim.seen.size();
+    // Method and target only: the Authorization field (the token) is never logged.
     const std::string line = fmt::format("#{} {} {}", number, std::string_view(req.method_string()), target);
 
     if (fault && fault->action == fault_action::delay) {
@@ -373,61 +458,124 @@ asio::awaitable<void> session(simulator& sim,
           sim.log(fmt::format("{} -> {} (fault \"{}\")", line, fault->status, fault->text));
           auto [write_error, written] = co_await http::async_write(stream, res, no_throw);
           (void)written;
-          if (write_error || !res.keep_alive()) co_return;
+          if (write_error) co_return;
+          if (!res.keep_alive()) break;
           continue;
         }
         case fault_action::drop:
           sim.log(fmt::format("{} -> connection closed, not applied (fault \"{}\")", line, fault->text));
           co_return;
         case fault_action::apply_drop: {
-          const auto applied = handle(sim, req);
-          sim.log(fmt::format("{} -> applied ({}), connection closed without answering (fault \"{}\")", line,
-                              applied.result_int(), fault->text));
+          const auto applied = serve_api(sim, req, auth);
+          sim.log(fmt::format("{} -> applied ({}{}), connection closed without answering (fault \"{}\")",
+                              line, applied.result_int(), refusal(auth), fault->text));
           co_return;
         }
         case fault_action::hang: {
           sim.log(fmt::format("{} -> no answer (fault \"{}\")", line, fault->text));
-          // Wait until the client closes the connection (a read completes with an error) or the idle limit.
-          stream.expires_after(600s);
+          // Wait until the client closes the connection or sends anything (a raw read of the lowest layer
+          // completes; over TLS any record, a close_notify too) or the idle limit.
+          lowest_layer.expires_after(600s);
           char byte = 0;
-          co_await stream.async_read_some(asio::buffer(&byte, 1), no_throw);
+          co_await lowest_layer.async_read_some(asio::buffer(&byte, 1), no_throw);
           co_return;
         }
         default:
           break;
       }
     }
-    auto res = handle(sim, req);
+    auto res = serve_api(sim, req, auth);
     const bool close_after = fault && fault->action == fault_action::answer_close;
     sim.log(
-        fmt::format("{} -> {}{}", line, res.result_int(),
+        fmt::format("{} -> {}{}{}", line, res.result_int(), refusal(auth),
                     close_after ? fmt::format(", then connection closed (fault \"{}\")", fault->text) : ""));
     auto [write_error, written] = co_await http::async_write(stream, res, no_throw);
     (void)written;
-    if (write_error || !res.keep_alive() || close_after) break;
+    if (write_error) co_return;
+    if (!res.keep_alive() || close_after) break;
   }
-  beast::error_code ignored;
-  stream.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+  co_await finish_sending(stream);
 }
 
+// Whether a "connection N close" rule closes this connection before anything is read.
+bool closed_on_accept(simulator& sim, std::uint64_t connection) {
+  for (const auto& rule : sim.faults) {
+    if (rule.per_connection && rule.hits(connection)) {
+      sim.log(fmt::format("connection {} closed on accept (fault \"{}\")", connection, rule.text));
+      return true;
+    }
+  }
+  return false;
+}
+
+// One connection over TCP or a Unix domain socket (Protocol is ip::tcp or local::stream_protocol).
 template <typename Protocol>
-asio::awaitable<void> accept_loop(simulator& sim,
-                                  asio::basic_socket_acceptor<Protocol, asio::any_io_executor>& acceptor) {
+asio::awaitable<void> plain_connection(simulator& sim,
+                                       asio::basic_stream_socket<Protocol, asio::any_io_executor> socket) {
+  if (closed_on_accept(sim, ++sim.connections)) co_return;  // the socket closes as it goes out of scope
+  beast::basic_stream<Protocol, asio::any_io_executor> stream(std::move(socket));
+  co_await session(sim, stream);
+}
+
+// Why a handshake failed, for the log: OpenSSL's reason, and for a rejected certificate the verifier's.
+std::string handshake_failure(const beast::error_code& error, tls_stream& stream) {
+  if (error == beast::error::timeout)
+    return fmt::format("no handshake within {} s", std::chrono::seconds(handshake_timeout).count());
+  std::string reason = error.message();
+  const long verify_result = ::SSL_get_verify_result(stream.native_handle());
+  if (error.category() == asio::error::get_ssl_category() && verify_result != X509_V_OK)
+    reason += fmt::format(": client certificate: {}", ::X509_verify_cert_error_string(verify_result));
+  return reason;
+}
+
+// One HTTPS connection: the handshake (bounded), then the same session as plain HTTP.
+asio::awaitable<void> tls_connection(simulator& sim, asio::ssl::context& context, tcp::socket socket) {
+  constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
+  const std::uint64_t connection = ++sim.connections;
+  // Before the handshake: the client's handshake is cut off, as a plain client's request finds the
+  // connection closed.
+  if (closed_on_accept(sim, connection)) co_return;
+  beast::error_code ignored;
+  const auto peer = socket.remote_endpoint(ignored);
+  tls_stream stream(std::move(socket), context);
+  beast::get_lowest_layer(stream).expires_after(handshake_timeout);
+  auto [error] = co_await stream.async_handshake(asio::ssl::stream_base::server, no_throw);
+  if (error) {
+    // Printed even with --quiet: a client that cannot connect at all is what an operator needs to see.
+    const std::string host =
+        peer.address().is_v6() ? "[" + peer.address().to_string() + "]" : peer.address().to_string();
+    fmt::print(stderr, "orchestrator-sim: connection {} from {}:{}: TLS handshake failed: {}\n", connection,
+               host, peer.port(), handshake_failure(error, stream));
+    co_return;
+  }
+  co_await session(sim, stream);
+}
+
+// `start(socket)` makes the coroutine that serves one accepted connection.
+template <typename Protocol, typename StartConnection>
+asio::awaitable<void> accept_loop(asio::basic_socket_acceptor<Protocol, asio::any_io_executor>& acceptor,
+                                  StartConnection start) {
   constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
   for (;;) {
     auto [error, socket] = co_await acceptor.async_accept(no_throw);
     if (error == asio::error::operation_aborted) co_return;
     if (error) continue;
-    asio::co_spawn(acceptor.get_executor(), session(sim, std::move(socket)), asio::detached);
+    asio::co_spawn(acceptor.get_executor(), start(std::move(socket)), asio::detached);
   }
 }
 
 int usage(int code) {
   fmt::print(
       code == 0 ? stdout : stderr,
-      "usage: orchestrator-sim [--address ADDR] [--port N | --unix PATH] [--fault RULE]... [--faults FILE] "
-      "[--quiet]\n"
+      "usage: orchestrator-sim [--address ADDR] [--port N | --unix PATH]\n"
+      "                        [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--token-file FILE]\n"
+      "                        [--fault RULE]... [--faults FILE] [--quiet]\n"
       "  --unix PATH: serve on a Unix domain socket at PATH (absolute) instead of TCP\n"
+      "  --tls-cert FILE --tls-key FILE: serve HTTPS (TLS 1.2 or later) with this PEM certificate chain and\n"
+      "      key; TCP only\n"
+      "  --client-ca FILE: with --tls-cert, require a client certificate issued by the CA in FILE (PEM)\n"
+      "  --token-file FILE: require \"Authorization: Bearer TOKEN\" under /v1/ (TOKEN: the file's content\n"
+      "      without its trailing newline), else answer 401\n"
       "  RULE: METHOD PATTERN ARRIVALS ACTION, e.g. \"GET /v1/vms 1-2 status 503\"; see faults.hpp\n");
   return code;
 }
@@ -443,23 +591,98 @@ void check_unix_path(const std::string& path) {
         "--unix: the path is {} bytes, a Unix socket address holds at most {}", path.size(), max_unix_path));
 }
 
+// The files of --tls-cert, --tls-key and --client-ca.
+struct tls_settings {
+  std::string cert_file;
+  std::string key_file;
+  std::optional<std::string> client_ca_file;
+};
+
+// Opening the file first gives "No such file or directory" or "Permission denied", where OpenSSL would only
+// say that it found no PEM data. A directory opens as a file but reads as nothing.
+void check_readable(const std::string& option, const std::string& path) {
+  std::ifstream file(path);
+  const int open_error = file ? (std::filesystem::is_directory(path) ? EISDIR : 0) : errno;
+  if (open_error != 0)
+    throw std::invalid_argument(
+        fmt::format("{}: cannot read {}: {}", option, path, std::strerror(open_error)));
+}
+
+// Throws std::invalid_argument naming the option, the file and what is wrong with it.
+asio::ssl::context make_tls_context(const tls_settings& settings) {
+  check_readable("--tls-cert", settings.cert_file);
+  check_readable("--tls-key", settings.key_file);
+  if (settings.client_ca_file) check_readable("--client-ca", *settings.client_ca_file);
+  asio::ssl::context context(asio::ssl::context::tls_server);
+  // TLS 1.0 and 1.1 are deprecated (RFC 8996); no client of ours needs them.
+  ::SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION);
+  context.set_options(asio::ssl::context::default_workarounds);
+  beast::error_code error;
+  context.use_certificate_chain_file(settings.cert_file, error);
+  if (error)
+    throw std::invalid_argument(fmt::format("--tls-cert: {} is not a PEM certificate chain: {}",
+                                            settings.cert_file, error.message()));
+  context.use_private_key_file(settings.key_file, asio::ssl::context::pem, error);
+  // A key that does not match is refused here by OpenSSL 3 (as "key values mismatch") and, by older versions,
+  // only by the check below; either way the message names both files.
+  const bool mismatch =
+      error.category() == asio::error::get_ssl_category()
+      && ERR_GET_REASON(static_cast<unsigned long>(error.value())) == X509_R_KEY_VALUES_MISMATCH;
+  if (error && !mismatch)
+    throw std::invalid_argument(
+        fmt::format("--tls-key: {} is not a PEM private key: {}", settings.key_file, error.message()));
+  if (mismatch || ::SSL_CTX_check_private_key(context.native_handle()) != 1)
+    throw std::invalid_argument(fmt::format("--tls-key: {} is not the key of the certificate in {}",
+                                            settings.key_file, settings.cert_file));
+  if (settings.client_ca_file) {
+    context.load_verify_file(*settings.client_ca_file, error);
+    if (error)
+      throw std::invalid_argument(fmt::format("--client-ca: {} holds no PEM certificate: {}",
+                                              *settings.client_ca_file, error.message()));
+    context.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    // The CA's name in the certificate request lets a client holding several certificates pick the right one.
+    if (STACK_OF(X509_NAME)* names = ::SSL_load_client_CA_file(settings.client_ca_file->c_str()))
+      ::SSL_CTX_set_client_CA_list(context.native_handle(), names);
+  }
+  return context;
+}
+
+// The token of --token-file: the content without one trailing newline (as an editor or `echo` leaves it).
+std::string read_token(const std::string& path) {
+  check_readable("--token-file", path);
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string token = text.str();
+  if (token.ends_with('\n')) token.pop_back();
+  if (token.ends_with('\r')) token.pop_back();  // the newline was CRLF
+  if (token.empty()) throw std::invalid_argument(fmt::format("--token-file: {} is empty", path));
+  // No client could send such a token in a field value (the token itself is not printed).
+  for (const char c : token)
+    if (static_cast<unsigned char>(c) <= ' ' || c == '\x7f')
+      throw std::invalid_argument(
+          fmt::format("--token-file: the token in {} holds a space or a control character", path));
+  return token;
+}
+
 // Serves until SIGINT or SIGTERM (the signals are registered by the caller before it starts listening, so one
-// sent as soon as the "listening" line is read is not lost).
-template <typename Protocol>
+// sent as soon as the "listening" line is read is not lost). `start(socket)` serves one connection.
+template <typename Protocol, typename StartConnection>
 void serve(simulator& sim, asio::io_context& io, asio::signal_set& signals,
-           asio::basic_socket_acceptor<Protocol, asio::any_io_executor>& acceptor) {
+           asio::basic_socket_acceptor<Protocol, asio::any_io_executor>& acceptor, StartConnection start) {
   for (const auto& rule : sim.faults) sim.log("fault: " + rule.text);
   signals.async_wait([&](const boost::system::error_code& error, int signal) {
     if (error) return;
     sim.log(fmt::format("signal {}: stopping after {} requests", signal, sim.seen.size()));
     io.stop();
   });
-  asio::co_spawn(io, accept_loop(sim, acceptor), asio::detached);
+  asio::co_spawn(io, accept_loop(acceptor, std::move(start)), asio::detached);
   io.run();
 }
 
+// `tls`: serve HTTPS with this context; null for plain HTTP.
 int serve_tcp(simulator& sim, asio::io_context& io, asio::signal_set& signals, const std::string& address,
-              unsigned short port) {
+              unsigned short port, asio::ssl::context* tls) {
   tcp::acceptor acceptor(io);
   try {
     const tcp::endpoint endpoint(asio::ip::make_address(address), port);
@@ -474,9 +697,14 @@ int serve_tcp(simulator& sim, asio::io_context& io, asio::signal_set& signals, c
   const auto bound = acceptor.local_endpoint();
   const std::string host =
       bound.address().is_v6() ? "[" + bound.address().to_string() + "]" : bound.address().to_string();
-  fmt::print("listening on http://{}:{}\n", host, bound.port());
+  fmt::print("listening on {}://{}:{}\n", tls ? "https" : "http", host, bound.port());
   std::fflush(stdout);
-  serve(sim, io, signals, acceptor);
+  if (tls)
+    serve(sim, io, signals, acceptor,
+          [&sim, tls](tcp::socket socket) { return tls_connection(sim, *tls, std::move(socket)); });
+  else
+    serve(sim, io, signals, acceptor,
+          [&sim](tcp::socket socket) { return plain_connection(sim, std::move(socket)); });
   return 0;
 }
 
@@ -509,7 +737,8 @@ int serve_unix(simulator& sim, asio::io_context& io, asio::signal_set& signals, 
   const bool know_created = ::lstat(path.c_str(), &created) == 0;
   fmt::print("listening on unix://{}\n", path);
   std::fflush(stdout);
-  serve(sim, io, signals, acceptor);
+  serve(sim, io, signals, acceptor,
+        [&sim](unix_socket::socket socket) { return plain_connection(sim, std::move(socket)); });
   struct stat now {};
   if (know_created && ::lstat(path.c_str(), &now) == 0 && now.st_dev == created.st_dev
       && now.st_ino == created.st_ino)
@@ -525,6 +754,10 @@ int main(int argc, char** argv) {
   unsigned short port = 8080;
   bool tcp_option_given = false;
   std::optional<std::string> unix_path;
+  std::optional<std::string> tls_cert;
+  std::optional<std::string> tls_key;
+  std::optional<std::string> client_ca;
+  std::optional<asio::ssl::context> tls;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string_view arg = argv[i];
@@ -543,6 +776,14 @@ int main(int argc, char** argv) {
         tcp_option_given = true;
       } else if (arg == "--unix") {
         unix_path = value();
+      } else if (arg == "--tls-cert") {
+        tls_cert = value();
+      } else if (arg == "--tls-key") {
+        tls_key = value();
+      } else if (arg == "--client-ca") {
+        client_ca = value();
+      } else if (arg == "--token-file") {
+        sim.token = read_token(value());
       } else if (arg == "--fault") {
         for (auto& rule : orchestrator_sim::parse_faults(value())) sim.faults.push_back(std::move(rule));
       } else if (arg == "--faults") {
@@ -561,8 +802,15 @@ int main(int argc, char** argv) {
     }
     if (unix_path) {
       if (tcp_option_given) throw std::invalid_argument("--unix cannot be combined with --address or --port");
+      if (tls_cert || tls_key || client_ca)
+        throw std::invalid_argument(
+            "--tls-cert, --tls-key and --client-ca serve TCP; they cannot be combined with --unix");
       check_unix_path(*unix_path);
     }
+    if (tls_cert.has_value() != tls_key.has_value())
+      throw std::invalid_argument("--tls-cert and --tls-key go together: give both or neither");
+    if (client_ca && !tls_cert) throw std::invalid_argument("--client-ca needs --tls-cert and --tls-key");
+    if (tls_cert) tls.emplace(make_tls_context({*tls_cert, *tls_key, client_ca}));
   } catch (const std::exception& error) {
     fmt::print(stderr, "orchestrator-sim: {}\n", error.what());
     return 2;
@@ -570,5 +818,6 @@ int main(int argc, char** argv) {
 
   asio::io_context io{1};
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  return unix_path ? serve_unix(sim, io, signals, *unix_path) : serve_tcp(sim, io, signals, address, port);
+  return unix_path ? serve_unix(sim, io, signals, *unix_path)
+                   : serve_tcp(sim, io, signals, address, port, tls ? &*tls : nullptr);
 }

@@ -103,13 +103,24 @@ inline request_check check_request(const http_request& request) {
              : request_check::needs_completion;
 }
 
-/// A copy of `request` with Host, User-Agent and its payload fields set.
+/// Whether a request must be copied before it is written: check_request said so, or the transport adds an
+/// Authorization field the request has not got.
+inline bool needs_completion(const http_request& request, request_check check,
+                             std::string_view authorization) {
+  return check == request_check::needs_completion
+         || (!authorization.empty() && request.count(boost::beast::http::field::authorization) == 0);
+}
+
+/// A copy of `request` with Host, User-Agent, Authorization (when `authorization` is not empty) and its
+/// payload fields set; a field the request has is kept.
 inline http_request completed_request(const http_request& request, std::string_view host_header,
-                                      std::string_view user_agent) {
+                                      std::string_view user_agent, std::string_view authorization = {}) {
   namespace http = boost::beast::http;
   http_request completed = request;
   if (completed.count(http::field::host) == 0) completed.set(http::field::host, host_header);
   if (completed.count(http::field::user_agent) == 0) completed.set(http::field::user_agent, user_agent);
+  if (!authorization.empty() && completed.count(http::field::authorization) == 0)
+    completed.set(http::field::authorization, authorization);
   completed.prepare_payload();
   return completed;
 }
