@@ -7,19 +7,25 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 using namespace std::chrono_literals;
 using retryhttp::config_error;
 
 TEST_CASE("the vmm-ctl config: defaults, every key, and the retry object", "[ctl_config]") {
   const auto defaults = vmm::parse_ctl_config("{}");
-  CHECK(defaults.endpoint == "http://127.0.0.1:8080");
+  CHECK(defaults.endpoints == std::vector<std::string>{"http://127.0.0.1:8080"});
+  CHECK(defaults.token.empty());
+  CHECK(defaults.tls.ca_file.empty());
+  CHECK(defaults.endpoint_cool_down == 5s);
   CHECK(defaults.timeout == 10s);
   CHECK(defaults.retry.attempt_timeout == 10s);
   CHECK(defaults.retry.max_retries == 3);
   const auto config = vmm::parse_ctl_config(
       R"({"endpoint": "http://[::1]:9000", "timeout_ms": 2500, "retry": {"max_retries": 5, "base_delay_ms": 100}})");
-  CHECK(config.endpoint == "http://[::1]:9000");
+  CHECK(config.endpoints == std::vector<std::string>{"http://[::1]:9000"});
   CHECK(config.retry.attempt_timeout == 2500ms);
   CHECK(config.retry.max_retries == 5);
   CHECK(config.retry.base_delay == 100ms);
@@ -35,7 +41,20 @@ TEST_CASE("a bad vmm-ctl config names the key", "[ctl_config]") {
   using row = std::tuple<std::string, std::string>;
   const auto [json, key] = GENERATE(table<std::string, std::string>({
       row{R"({"endpoint": 8080})", "endpoint"},
-      row{R"({"endpoint": "https://x"})", "endpoint"},
+      row{R"({"endpoint": "ftp://x"})", "endpoint"},
+      row{R"({"endpoints": []})", "endpoints"},
+      row{R"({"endpoints": "http://a"})", "endpoints"},
+      row{R"({"endpoints": ["http://a", 7]})", "endpoints[1]"},
+      row{R"({"endpoints": ["http://a", "http://h:99999"]})", "endpoints[1]"},
+      row{R"({"endpoint": "http://a", "endpoints": ["http://b"]})", "endpoints"},
+      row{R"({"endpoint_cool_down_ms": -1})", "endpoint_cool_down_ms"},
+      row{R"({"tls": {"ca": "x"}})", "tls.ca"},
+      row{R"({"tls": {"ca_file": ""}})", "tls.ca_file"},
+      row{R"({"tls": {"cert_file": "c.pem"}})", "tls.key_file"},
+      row{R"({"tls": {"key_file": "k.pem"}})", "tls.cert_file"},
+      row{R"({"tls": "yes"})", "tls"},
+      row{R"({"token_file": 5})", "token_file"},
+      row{R"({"token_file": "/nonexistent/retryhttp-token"})", "token_file"},
       row{R"({"endpoint": "http://u:s3cret@h\u001b[2J:1"})", "endpoint"},
       row{R"({"timeout_ms": 0})", "timeout_ms"},
       row{R"({"timeout_ms": "10s"})", "timeout_ms"},
@@ -56,6 +75,63 @@ TEST_CASE("a bad vmm-ctl config names the key", "[ctl_config]") {
     CHECK(std::string(error.what()).find("s3cret") == std::string::npos);
     CHECK(std::string(error.what()).find('\x1b') == std::string::npos);
   }
+}
+
+TEST_CASE("the vmm-ctl config: several endpoints, TLS files and a token file, relative to the config",
+          "[ctl_config]") {
+  const auto config = vmm::parse_ctl_config(
+      R"({"endpoints": ["https://a.example:8443", "unix:///run/o.sock", "http://[::1]:9"],
+          "endpoint_cool_down_ms": 250, "tls": {"ca_file": "/etc/ca.pem"}})");
+  CHECK(config.endpoints
+        == std::vector<std::string>{"https://a.example:8443", "unix:///run/o.sock", "http://[::1]:9"});
+  CHECK(config.endpoint_cool_down == 250ms);
+  CHECK(config.tls.ca_file == "/etc/ca.pem");
+
+  const auto dir = std::filesystem::temp_directory_path() / "retryhttp-ctl-config-files";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "token") << "s3cret-token\n";
+  std::ofstream(dir / "crlf-token") << "s3cret-token\r\n";
+  std::ofstream(dir / "spaced-token") << "s3cret token\n";
+  std::ofstream(dir / "empty-token") << "\n";
+  std::ofstream(dir / "config.json")
+      << R"({"tls": {"ca_file": "ca.pem", "cert_file": "/abs/c.pem", "key_file": "k.pem"}, "token_file": "token"})";
+  const auto loaded = vmm::load_ctl_config((dir / "config.json").string());
+  CHECK(loaded.tls.ca_file == (dir / "ca.pem").string());
+  CHECK(loaded.tls.cert_file == "/abs/c.pem");
+  CHECK(loaded.tls.key_file == (dir / "k.pem").string());
+  CHECK(loaded.token == "s3cret-token");  // one trailing newline taken off
+  CHECK(loaded.token_source == (dir / "token").string());
+  CHECK(vmm::read_token_file(dir / "crlf-token", "token_file") == "s3cret-token");
+
+  // A token that cannot be sent is refused, naming the file and the problem, never the token.
+  for (const auto& [file, words] :
+       {std::pair<std::string, std::string>{"spaced-token", "a space or a control"},
+        {"empty-token", "it is empty"}}) {
+    try {
+      (void)vmm::read_token_file(dir / file, "token_file");
+      FAIL("accepted " + file);
+    } catch (const config_error& error) {
+      CHECK_THAT(error.what(), Catch::Contains(words) && Catch::Contains(file));
+      CHECK(std::string(error.what()).find("s3cret") == std::string::npos);
+    }
+  }
+
+  // $VMM_CTL_TOKEN wins over the file; a bad one is refused without being quoted.
+  auto from_env = loaded;
+  ::setenv("VMM_CTL_TOKEN", "env-s3cret", 1);
+  vmm::apply_token_environment(from_env);
+  CHECK(from_env.token == "env-s3cret");
+  CHECK(from_env.token_source == "$VMM_CTL_TOKEN");
+  ::setenv("VMM_CTL_TOKEN", "bad\x1bs3cret", 1);
+  try {
+    vmm::apply_token_environment(from_env);
+    FAIL("accepted a token with an escape");
+  } catch (const config_error& error) {
+    CHECK(error.key_path() == "$VMM_CTL_TOKEN");
+    CHECK(std::string(error.what()).find("s3cret") == std::string::npos);
+  }
+  ::unsetenv("VMM_CTL_TOKEN");
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("config file precedence: --config, $VMM_CTL_CONFIG, XDG, ~/.config, defaults", "[ctl_config]") {

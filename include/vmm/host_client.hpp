@@ -16,6 +16,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <boost/system/error_code.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -70,6 +71,9 @@ struct call_result {
   std::string body;        ///< the last response body, as the server sent it
   std::string message;     ///< for an error: what happened, in words
   unsigned attempts = 0;
+  /// The last attempt's transport error when the call ended on one (no response), else empty. Tells a
+  /// certificate failure (retryhttp::tls_category()) from a network one.
+  boost::system::error_code transport_error;
 
   bool ok() const noexcept { return outcome == call_outcome::ok; }
 };
@@ -285,6 +289,7 @@ class host_client {
     if (!sent.ok()) {
       const auto reason = static_cast<retryhttp::error>(sent.error().value());
       result.message = sent.message();
+      if (const auto* failed = sent.failure()) result.transport_error = failed->code;
       if (reason == retryhttp::error::canceled) {
         result.outcome = call_outcome::canceled;
       } else if (reason == retryhttp::error::may_have_been_applied) {

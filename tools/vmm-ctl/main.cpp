@@ -1,14 +1,16 @@
 // vmm-ctl: the VM orchestrator's command-line client, on retryhttp.
 //
-//   vmm-ctl [--config PATH] [--endpoint URL] [--verbose] COMMAND
+//   vmm-ctl [--config PATH] [--endpoint URL]... [--verbose] COMMAND
 //     list | get NAME | create NAME [--cpus N] [--memory-mib N] [--image IMAGE]
 //     start NAME | stop NAME | delete NAME
 //
 // Exit codes: 0 success; 1 the server's final answer was an error status; 2 usage or config error;
-// 3 network failure or retries exhausted; 4 a create failed after it may have been applied; 130 interrupted.
+// 3 network failure or retries exhausted; 4 a create failed after it may have been applied; 5 a TLS
+// certificate was rejected (the server's, or ours by the server); 130 interrupted.
 
 #include <retryhttp/beast_transport.hpp>
 #include <retryhttp/client.hpp>
+#include <retryhttp/failover_transport.hpp>
 #include <retryhttp/format.hpp>
 #include <retryhttp/idempotency_key.hpp>
 #include <vmm/ctl_config.hpp>
@@ -33,7 +35,7 @@ namespace {
 
 constexpr const char* version = "vmm-ctl 0.1.0 (retryhttp 0.1.0)";
 constexpr const char* usage_text =
-    "usage: vmm-ctl [--config PATH] [--endpoint URL] [--verbose] COMMAND\n"
+    "usage: vmm-ctl [--config PATH] [--endpoint URL]... [--verbose] COMMAND\n"
     "  list | get NAME | create NAME [--cpus N] [--memory-mib N] [--image IMAGE] [--idempotency-key[=KEY]]\n"
     "  start NAME | stop NAME | delete NAME\n";
 
@@ -43,6 +45,7 @@ enum exit_code : int {
   usage_error = 2,
   network_failure = 3,
   may_have_been_applied = 4,
+  certificate_failure = 5,
   interrupted = 130,
 };
 
@@ -60,13 +63,14 @@ struct verbose_observer {
   }
 };
 
+using transport_type = retryhttp::failover_transport<retryhttp::beast_transport>;
 using client_type =
-    retryhttp::basic_client<retryhttp::beast_transport, retryhttp::exponential_backoff,
-                            retryhttp::system_clock, vmm::orchestrator_idempotency, verbose_observer>;
+    retryhttp::basic_client<transport_type, retryhttp::exponential_backoff, retryhttp::system_clock,
+                            vmm::orchestrator_idempotency, verbose_observer>;
 
 struct arguments {
   std::optional<std::string> config_path;
-  std::optional<std::string> endpoint;
+  std::vector<std::string> endpoints;  // --endpoint, repeatable: replaces the config's list
   bool verbose = false;
   std::vector<std::string> positional;
   vmm::vm_spec spec;
@@ -104,7 +108,7 @@ arguments parse_arguments(int argc, char** argv) {
     if (arg == "--config") {
       args.config_path = value();
     } else if (arg == "--endpoint") {
-      args.endpoint = value();
+      args.endpoints.push_back(value());
     } else if (arg == "--verbose" || arg == "-v") {
       args.verbose = true;
     } else if (arg == "--cpus") {
@@ -182,7 +186,8 @@ int report(const vmm::call_result<T>& result, const std::string& command, const 
       return server_error;
     case call_outcome::network_error:
       fmt::print(stderr, "vmm-ctl: {}\n", result.message);
-      return network_failure;
+      return result.transport_error.category() == retryhttp::tls_category() ? certificate_failure
+                                                                            : network_failure;
     case call_outcome::may_have_been_applied:
       fmt::print(stderr, "vmm-ctl: {}\n", result.message);
       if (command == "create")
@@ -258,31 +263,46 @@ int main(int argc, char** argv) {
   vmm::ctl_config config;
   try {
     config = vmm::load_ctl_config(args.config_path);
-    if (args.endpoint) {
-      config.endpoint = *args.endpoint;
-      (void)retryhttp::http_endpoint::parse(config.endpoint);
-    }
+    vmm::apply_token_environment(config);
   } catch (const retryhttp::config_error& error) {
     fmt::print(stderr, "vmm-ctl: bad config: {}\n", error.what());
     return usage_error;
+  }
+  if (!args.endpoints.empty()) config.endpoints = args.endpoints;
+
+  // One transport per endpoint; a URL or a TLS file that cannot be used is a usage error, named.
+  std::vector<retryhttp::beast_transport> transports;
+  try {
+    retryhttp::beast_transport_options options;
+    options.tls = config.tls;
+    if (!config.token.empty()) options.authorization = "Bearer " + config.token;
+    for (const auto& url : config.endpoints) transports.emplace_back(url, options);
   } catch (const std::invalid_argument& error) {
-    fmt::print(stderr, "vmm-ctl: --endpoint: {}\n", error.what());
+    fmt::print(stderr, "vmm-ctl: {}{}\n", args.endpoints.empty() ? "" : "--endpoint: ", error.what());
     return usage_error;
   }
 
   std::stop_source stop = stop_on_signals();
   const bool keyed_create = config.idempotency_keys || args.idempotency_key;
-  if (args.verbose)
+  if (args.verbose) {
+    std::string endpoints;
+    for (const auto& transport : transports)
+      endpoints += (endpoints.empty() ? "" : ", ") + transport.endpoint().name();
+    // The token's source only: the token itself is never printed.
     fmt::print(stderr,
-               "vmm-ctl: endpoint {}, config {}, max_retries {}, base {} ms, max {} ms, timeout {} ms\n",
-               config.endpoint, config.source, config.retry.max_retries, config.retry.base_delay.count(),
-               config.retry.max_delay.count(), config.timeout.count());
-  client_type client{config.retry,
-                     retryhttp::beast_transport{config.endpoint},
-                     retryhttp::exponential_backoff{},
-                     retryhttp::system_clock{},
-                     vmm::orchestrator_idempotency{keyed_create},
-                     verbose_observer{args.verbose}};
+               "vmm-ctl: endpoint{} {}, config {}, max_retries {}, base {} ms, max {} ms, timeout {} ms, "
+               "token {}\n",
+               transports.size() > 1 ? "s" : "", endpoints, config.source, config.retry.max_retries,
+               config.retry.base_delay.count(), config.retry.max_delay.count(), config.timeout.count(),
+               config.token.empty() ? "none" : "from " + config.token_source);
+  }
+  client_type client{
+      config.retry,
+      transport_type{std::move(transports), retryhttp::failover_options{config.endpoint_cool_down}},
+      retryhttp::exponential_backoff{},
+      retryhttp::system_clock{},
+      vmm::orchestrator_idempotency{keyed_create},
+      verbose_observer{args.verbose}};
   vmm::host_client<client_type> host{std::move(client)};
 
   const std::string& command = args.positional[0];
