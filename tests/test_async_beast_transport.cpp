@@ -614,3 +614,58 @@ TEST_CASE("over a Unix domain socket: pooled, kept alive, and a missing socket i
   ::unlink(path.c_str());
   ::rmdir(directory);
 }
+
+TEST_CASE(
+    "TLS: a handshake the server never answers times out within connect_timeout, and a terminal "
+    "cancellation during a handshake ends it at once; both not_sent",
+    "[async_beast_transport][tls]") {
+  asio::io_context io;
+  // Speaks no TLS: it waits for a request head that a ClientHello never ends.
+  scripted_server silent(io.get_executor(), [](std::size_t) { return answer{}; });
+  const std::string url = "https" + silent.url().substr(4);
+  retryhttp::async_beast_transport_options options;
+  options.connect_timeout = 300ms;
+  transport_type transport(io.get_executor(), url, options);
+  const request_type request = get();
+  collector c;
+  const auto start = std::chrono::steady_clock::now();
+  transport.async_attempt(request, within(10s), c.handler(0));
+  run_until(io, [&] { return c.completed == 1; });
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+  REQUIRE_FALSE(c.outcomes[0]->has_response());
+  CHECK(c.outcomes[0]->failure().kind == failure_kind::not_sent);
+  CHECK(c.outcomes[0]->failure().code == boost::system::errc::timed_out);
+  CHECK_FALSE(c.outcomes[0]->failure().permanent);
+  CHECK(c.outcomes[0]->endpoint() == url);  // "https://127.0.0.1:PORT"
+
+  options.connect_timeout = 30s;
+  transport_type patient(io.get_executor(), url, options);
+  asio::cancellation_signal cancel;
+  patient.async_attempt(request, within(30s), asio::bind_cancellation_slot(cancel.slot(), c.handler(1)));
+  run_until(io, [&] { return silent.accepted() == 2; });
+  io.run_for(50ms);  // the ClientHello is on its way
+  const auto canceled_at = std::chrono::steady_clock::now();
+  cancel.emit(asio::cancellation_type::terminal);
+  run_until(io, [&] { return c.completed == 2; });
+  CHECK(std::chrono::steady_clock::now() - canceled_at < 2s);
+  CHECK(c.outcomes[1]->failure().kind == failure_kind::not_sent);
+  CHECK(c.outcomes[1]->failure().code == boost::system::errc::operation_canceled);
+  CHECK(patient.open_connections() == 0);
+  CHECK(patient.tls_handshakes() == 0);
+}
+
+TEST_CASE("the Authorization option goes on the wire only", "[async_beast_transport]") {
+  asio::io_context io;
+  scripted_server server(io.get_executor(), [](std::size_t) { return answer{}; });
+  retryhttp::async_beast_transport_options options;
+  options.authorization = "Bearer tok-456";
+  transport_type transport(io.get_executor(), server.url(), options);
+  const request_type request = get();
+  collector c;
+  transport.async_attempt(request, within(5s), c.handler(0));
+  run_until(io, [&] { return c.completed == 1; });
+  REQUIRE(c.outcomes[0]->has_response());
+  CHECK_THAT(server.heads().at(0), Catch::Contains("Authorization: Bearer tok-456\r\n"));
+  CHECK(request.count(http::field::authorization) == 0);
+  CHECK(c.outcomes[0]->endpoint() == server.url().substr(7));  // "127.0.0.1:PORT"
+}

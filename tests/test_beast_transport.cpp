@@ -817,3 +817,128 @@ TEST_CASE("a Unix socket nobody listens on is not_sent, naming the path", "[beas
   CHECK(outcome.failure().kind == failure_kind::not_sent);
   CHECK_THAT(outcome.failure().message(), Catch::Contains("connecting to " + nobody.url()));
 }
+
+// ---- TLS over a server that does not speak it, the Authorization option, and the endpoint's name ----------
+
+namespace {
+/// "https://" for a canned server (which speaks no TLS).
+std::string https_url(unsigned short port) {
+  return "https://127.0.0.1:" + std::to_string(port);
+}
+
+/// Accepts one connection and writes `greeting` at once, before reading anything, then closes.
+class greeting_server {
+ public:
+  explicit greeting_server(std::string greeting) : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    thread_ = std::thread([this, greeting = std::move(greeting)] {
+      boost::system::error_code ec;
+      asio::ip::tcp::socket socket(io_);
+      acceptor_.accept(socket, ec);
+      if (ec) return;
+      asio::write(socket, asio::buffer(greeting), ec);
+      socket.shutdown(asio::socket_base::shutdown_send, ec);
+      char byte = 0;
+      while (!ec) socket.read_some(asio::buffer(&byte, 1), ec);  // until the client closes
+    });
+  }
+  ~greeting_server() {
+    ::shutdown(acceptor_.native_handle(), SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+  }
+  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::thread thread_;
+};
+}  // namespace
+
+TEST_CASE("a TLS handshake the server never answers times out within connect_timeout, not_sent",
+          "[beast_transport][tls]") {
+  canned_server silent(std::vector<std::string>{}, true);  // accepts, reads, never writes
+  retryhttp::beast_transport_options options;
+  options.connect_timeout = 300ms;
+  beast_transport transport{https_url(silent.port()), options};
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = get(transport, 10s);
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::not_sent);
+  CHECK(outcome.failure().code == boost::system::errc::timed_out);
+  CHECK_FALSE(outcome.failure().permanent);  // a slow server may answer the next handshake
+  CHECK_THAT(outcome.failure().message(), Catch::Contains("TLS handshake with https://127.0.0.1:"));
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
+TEST_CASE("a stop during the TLS handshake ends it at once, not_sent", "[beast_transport][tls][threads]") {
+  canned_server silent(std::vector<std::string>{}, true);
+  beast_transport transport{https_url(silent.port())};
+  std::stop_source source;
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(100ms);
+    source.request_stop();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto outcome = transport.attempt({http::verb::get, "/", 11}, {source.get_token(), 30s, 1});
+  stopper.join();
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::not_sent);
+  CHECK(outcome.failure().code == boost::system::errc::operation_canceled);
+  CHECK(std::chrono::steady_clock::now() - start < 5s);
+}
+
+TEST_CASE("https:// to a server that answers in plain HTTP: the handshake is refused, permanently",
+          "[beast_transport][tls]") {
+  greeting_server plain("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  beast_transport transport{https_url(plain.port())};
+  auto outcome = get(transport);
+  REQUIRE_FALSE(outcome.has_response());
+  CHECK(outcome.failure().kind == failure_kind::not_sent);
+  CHECK(outcome.failure().code == retryhttp::tls_error::handshake_refused);
+  CHECK(outcome.failure().permanent);
+  CHECK_THAT(outcome.failure().message(), Catch::Contains("the TLS handshake was refused"));
+}
+
+TEST_CASE("the Authorization option goes on the wire only; a request's own Authorization is kept",
+          "[beast_transport]") {
+  retryhttp::beast_transport_options options;
+  options.authorization = "Bearer tok-123";
+  {
+    canned_server server(ok_reply);
+    beast_transport transport{server.url(), options};
+    const http::request<http::string_body> request{http::verb::get, "/v1/vms", 11};
+    auto outcome = transport.attempt(request, {{}, 5s, 1});
+    REQUIRE(outcome.has_response());
+    CHECK_THAT(server.received_head(), Catch::Contains("Authorization: Bearer tok-123\r\n"));
+    CHECK(request.count(http::field::authorization) == 0);  // the caller's request is not changed
+  }
+  {
+    canned_server server(ok_reply);
+    beast_transport transport{server.url(), options};
+    http::request<http::string_body> request{http::verb::get, "/v1/vms", 11};
+    request.set(http::field::authorization, "Bearer own");
+    REQUIRE(transport.attempt(request, {{}, 5s, 1}).has_response());
+    CHECK_THAT(server.received_head(), Catch::Contains("Authorization: Bearer own\r\n"));
+    CHECK(server.received_head().find("tok-123") == std::string::npos);
+  }
+  options.authorization = "Bearer a\r\nX-Injected: 1";
+  try {
+    beast_transport transport{"http://127.0.0.1:1", options};
+    FAIL("accepted an Authorization with CR LF");
+  } catch (const std::invalid_argument& error) {
+    CHECK_THAT(error.what(), Catch::Contains("authorization holds a control character"));
+    CHECK(std::string(error.what()).find("X-Injected") == std::string::npos);  // never echoed
+  }
+}
+
+TEST_CASE("each outcome names the endpoint it went to", "[beast_transport]") {
+  canned_server server(ok_reply);
+  beast_transport transport{server.url()};
+  auto answered = get(transport);
+  REQUIRE(answered.has_response());
+  CHECK(answered.endpoint() == "127.0.0.1:" + std::to_string(server.port()));
+  beast_transport nowhere{"unix:///nonexistent/retryhttp-test.sock"};
+  auto failed = get(nowhere);
+  REQUIRE_FALSE(failed.has_response());
+  CHECK(failed.endpoint() == "unix:///nonexistent/retryhttp-test.sock");
+}
