@@ -59,6 +59,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     require(endpoint.host_header == "localhost", "the Host field of a socket is localhost");
     return 0;
   }
+  // TLS exactly when the scheme says https, whatever its case: never plain text to an https:// endpoint.
+  const bool https = url.size() > 8 && (url[0] | 0x20) == 'h' && (url[1] | 0x20) == 't'
+                     && (url[2] | 0x20) == 't' && (url[3] | 0x20) == 'p' && (url[4] | 0x20) == 's'
+                     && url.substr(5, 3) == "://";
+  require(endpoint.tls == https, "TLS exactly for https://");
+  require(is_clean(endpoint.name()), "the endpoint's name holds no control byte or space");
   require(is_port(endpoint.port), "the port is a decimal number from 1 to 65535");
   require(!endpoint.host.empty() && is_clean(endpoint.host),
           "the host is not empty, no control byte, no space");
