@@ -9,6 +9,11 @@
 // And over a Unix domain socket (the same server, listening in a fresh directory under /tmp):
 //   BM_LoopbackGetUnix/raw_beast   synchronous Boost.Beast on one kept-alive local socket
 //   BM_LoopbackGetUnix/retryhttp   retryhttp::http_client over beast_transport on unix://
+// And over TLS (the same server behind OpenSSL, with a certificate for 127.0.0.1 made in this process, which
+// every client verifies):
+//   BM_LoopbackGetTls/raw_beast   synchronous Beast over ssl_stream<tcp::socket> (the floor)
+//   BM_LoopbackGetTls/retryhttp   retryhttp::http_client over beast_transport on https://
+//   BM_LoopbackGetTls/libcurl     libcurl (OpenSSL) with one reused easy handle
 // `bench_loopback --requests WAY N` makes N requests one way without Google Benchmark, for callgrind.
 
 #include <retryhttp/beast_transport.hpp>
@@ -21,6 +26,11 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "../tests/support/counting_new.hpp"
 #include "loopback_measure.hpp"
@@ -72,7 +82,65 @@ typename Protocol::endpoint listening_endpoint() {
   }
 }
 
-template <class Protocol>
+// ---- TLS material: a self-signed certificate for IP 127.0.0.1 (its own CA), written to a fresh directory
+struct tls_material {
+  std::string cert_file;  // the certificate, which clients trust as their CA file
+  std::string key_file;
+};
+
+const tls_material& tls_files() {
+  static const tls_material files = [] {
+    char directory[] = "/tmp/retryhttp-bench-tls-XXXXXX";
+    if (::mkdtemp(directory) == nullptr) std::abort();
+    tls_material made{std::string(directory) + "/cert.pem", std::string(directory) + "/key.pem"};
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    X509* cert = X509_new();
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 7 * 86400);
+    X509_set_pubkey(cert, key);
+    X509_NAME* name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("retryhttp-bench"), -1, -1, 0);
+    X509_set_issuer_name(cert, name);
+    X509V3_CTX context;
+    X509V3_set_ctx_nodb(&context);
+    X509V3_set_ctx(&context, cert, cert, nullptr, nullptr, 0);
+    const std::pair<int, const char*> extensions[] = {{NID_subject_alt_name, "IP:127.0.0.1"},
+                                                      {NID_basic_constraints, "critical,CA:TRUE"}};
+    for (const auto& [nid, value] : extensions) {
+      X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &context, nid, value);
+      X509_add_ext(cert, extension, -1);
+      X509_EXTENSION_free(extension);
+    }
+    if (key == nullptr || X509_sign(cert, key, EVP_sha256()) == 0) std::abort();
+    std::FILE* cert_out = std::fopen(made.cert_file.c_str(), "w");
+    std::FILE* key_out = std::fopen(made.key_file.c_str(), "w");
+    if (!cert_out || !key_out || PEM_write_X509(cert_out, cert) != 1
+        || PEM_write_PrivateKey(key_out, key, nullptr, nullptr, 0, nullptr, nullptr) != 1)
+      std::abort();
+    std::fclose(cert_out);
+    std::fclose(key_out);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return made;
+  }();
+  return files;
+}
+
+asio::ssl::context& server_tls_context() {
+  static asio::ssl::context context = [] {
+    asio::ssl::context made(asio::ssl::context::tls_server);
+    made.use_certificate_chain_file(tls_files().cert_file);
+    made.use_private_key_file(tls_files().key_file, asio::ssl::context::pem);
+    return made;
+  }();
+  return context;
+}
+
+// Plain HTTP, or (Tls) HTTPS with the certificate above.
+template <class Protocol, bool Tls = false>
 class loopback_server {
  public:
   using socket_type = typename Protocol::socket;
@@ -110,7 +178,7 @@ class loopback_server {
   }
   std::string url() const {
     if constexpr (std::is_same_v<Protocol, tcp>)
-      return "http://127.0.0.1:" + std::to_string(endpoint_.port());
+      return (Tls ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(endpoint_.port());
     else
       return "unix://" + endpoint_.path();
   }
@@ -129,6 +197,17 @@ class loopback_server {
   }
   static void serve(socket_type& socket) {
     if constexpr (std::is_same_v<Protocol, tcp>) socket.set_option(tcp::no_delay(true));
+    if constexpr (Tls) {
+      boost::beast::ssl_stream<socket_type&> stream(socket, server_tls_context());
+      boost::system::error_code ec;
+      stream.handshake(asio::ssl::stream_base::server, ec);
+      if (!ec) answer(stream);
+    } else {
+      answer(socket);
+    }
+  }
+  template <class Stream>
+  static void answer(Stream& stream) {
     boost::beast::flat_buffer buffer;
     http::response<http::string_body> response{http::status::ok, 11, vm_json};
     response.set(http::field::content_type, "application/json");
@@ -137,9 +216,9 @@ class loopback_server {
     for (;;) {
       http::request<http::string_body> request;
       boost::system::error_code ec;
-      http::read(socket, buffer, request, ec);
+      http::read(stream, buffer, request, ec);
       if (ec) return;
-      http::write(socket, response, ec);
+      http::write(stream, response, ec);
       if (ec) return;
     }
   }
@@ -154,10 +233,13 @@ class loopback_server {
   std::vector<std::thread> connection_threads_;
 };
 
-template <class Protocol = tcp>
-loopback_server<Protocol>& server() {
-  static loopback_server<Protocol> instance;
+template <class Protocol = tcp, bool Tls = false>
+loopback_server<Protocol, Tls>& server() {
+  static loopback_server<Protocol, Tls> instance;
   return instance;
+}
+loopback_server<tcp, true>& tls_server() {
+  return server<tcp, true>();
 }
 
 // ---- The three ways to GET, each set up once and then asked for one response at a time
@@ -195,6 +277,35 @@ class raw_beast_way {
 };
 using raw_beast_get = raw_beast_way<tcp>;
 
+// Synchronous Beast over TLS on one kept-alive connection, verifying the server as retryhttp does (the CA
+// file, the address in the certificate): the floor for TLS.
+class raw_beast_tls_get {
+ public:
+  static constexpr const char* name = "raw_beast_tls";
+  raw_beast_tls_get() : stream_(io_, context_) {
+    context_.load_verify_file(tls_files().cert_file);
+    context_.set_verify_mode(asio::ssl::verify_peer);
+    stream_ = boost::beast::ssl_stream<tcp::socket>(io_, context_);
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(stream_.native_handle()), "127.0.0.1");
+    stream_.next_layer().connect(tls_server().endpoint());
+    stream_.next_layer().set_option(tcp::no_delay(true));
+    stream_.handshake(asio::ssl::stream_base::client);
+  }
+  std::size_t get() {
+    http::write(stream_, request_);
+    http::response<http::string_body> response;
+    http::read(stream_, buffer_, response);
+    return response.body().size();
+  }
+
+ private:
+  asio::io_context io_;
+  asio::ssl::context context_{asio::ssl::context::tls_client};
+  boost::beast::ssl_stream<tcp::socket> stream_;
+  boost::beast::flat_buffer buffer_;
+  const http::request<http::string_body> request_ = loopback::make_request(tls_server().port());
+};
+
 template <class Protocol>
 class retryhttp_way {
  public:
@@ -212,29 +323,52 @@ class retryhttp_way {
 };
 using retryhttp_get = retryhttp_way<tcp>;
 
+class retryhttp_tls_get {
+ public:
+  static constexpr const char* name = "retryhttp_tls";
+  std::size_t get() {
+    auto result = client_.send(request_);
+    if (!result.ok()) std::abort();
+    return result.response().body().size();
+  }
+
+ private:
+  static retryhttp::beast_transport_options options() {
+    retryhttp::beast_transport_options made;
+    made.tls.ca_file = tls_files().cert_file;
+    return made;
+  }
+  retryhttp::http_client<> client_{retryhttp::retry_config{},
+                                   retryhttp::beast_transport{tls_server().url(), options()}};
+  const http::request<http::string_body> request_ = loopback::make_request(tls_server().port());
+};
+
 std::size_t collect_body(char* data, std::size_t size, std::size_t count, void* target) {
   static_cast<std::string*>(target)->append(data, size * count);
   return size * count;
 }
 
-// libcurl with one reused easy handle.
-class libcurl_get {
+// libcurl with one reused easy handle (over TLS: OpenSSL, verifying the server against the same CA file).
+template <bool Tls>
+class libcurl_way {
  public:
-  static constexpr const char* name = "libcurl";
-  libcurl_get() : handle_(curl_easy_init()), url_(server().url() + "/v1/vms/web-1") {
+  static constexpr const char* name = Tls ? "libcurl_tls" : "libcurl";
+  libcurl_way()
+      : handle_(curl_easy_init()), url_((Tls ? tls_server().url() : server().url()) + "/v1/vms/web-1") {
     curl_easy_setopt(handle_, CURLOPT_URL, url_.c_str());
+    if constexpr (Tls) curl_easy_setopt(handle_, CURLOPT_CAINFO, tls_files().cert_file.c_str());
     curl_easy_setopt(handle_, CURLOPT_WRITEFUNCTION, collect_body);
     curl_easy_setopt(handle_, CURLOPT_WRITEDATA, &body_);
     curl_easy_setopt(handle_, CURLOPT_TCP_NODELAY, 1L);
     headers_ = curl_slist_append(nullptr, "Accept: application/json");
     curl_easy_setopt(handle_, CURLOPT_HTTPHEADER, headers_);
   }
-  ~libcurl_get() {
+  ~libcurl_way() {
     curl_slist_free_all(headers_);
     curl_easy_cleanup(handle_);
   }
-  libcurl_get(const libcurl_get&) = delete;
-  libcurl_get& operator=(const libcurl_get&) = delete;
+  libcurl_way(const libcurl_way&) = delete;
+  libcurl_way& operator=(const libcurl_way&) = delete;
   std::size_t get() {
     body_.clear();
     if (curl_easy_perform(handle_) != CURLE_OK) std::abort();
@@ -247,6 +381,8 @@ class libcurl_get {
   std::string body_;
   curl_slist* headers_ = nullptr;
 };
+using libcurl_get = libcurl_way<false>;
+using libcurl_tls_get = libcurl_way<true>;
 
 // ---- Measuring: latency percentiles, allocations, and each run's times for the paired ratios
 // ----------------
@@ -256,8 +392,9 @@ using loopback::timed_run;  // figure: wall time per request
 
 template <class Get>
 std::size_t allocations() {
-  return std::is_same_v<Get, libcurl_get> ? loopback::curl_allocations.load(std::memory_order_relaxed)
-                                          : retryhttp_test::allocations_so_far();
+  return std::is_same_v<Get, libcurl_get> || std::is_same_v<Get, libcurl_tls_get>
+             ? loopback::curl_allocations.load(std::memory_order_relaxed)
+             : retryhttp_test::allocations_so_far();
 }
 
 std::vector<timed_run> timed_runs;
@@ -311,7 +448,9 @@ void print_paired_ratios(std::FILE* out) {
   const std::pair<const char*, const char*> pairs[] = {
       {retryhttp_get::name, raw_beast_get::name},
       {libcurl_get::name, raw_beast_get::name},
-      {retryhttp_way<local>::name, raw_beast_way<local>::name}};
+      {retryhttp_way<local>::name, raw_beast_way<local>::name},
+      {retryhttp_tls_get::name, raw_beast_tls_get::name},
+      {libcurl_tls_get::name, raw_beast_tls_get::name}};
   for (const auto& [name, baseline] : pairs) {
     const auto p = loopback::paired_ratios(timed_runs, name, baseline);
     if (p.runs == 0) continue;
@@ -334,6 +473,15 @@ void BM_LoopbackGetUnix_raw_beast(benchmark::State& state) {
 }
 void BM_LoopbackGetUnix_retryhttp(benchmark::State& state) {
   run<retryhttp_way<local>>(state);
+}
+void BM_LoopbackGetTls_raw_beast(benchmark::State& state) {
+  run<raw_beast_tls_get>(state);
+}
+void BM_LoopbackGetTls_retryhttp(benchmark::State& state) {
+  run<retryhttp_tls_get>(state);
+}
+void BM_LoopbackGetTls_libcurl(benchmark::State& state) {
+  run<libcurl_tls_get>(state);
 }
 
 // `bench_loopback --requests WAY N`: N requests one way, outside Google Benchmark, for counting instructions
@@ -359,17 +507,22 @@ BENCHMARK(BM_LoopbackGet_retryhttp)->Name("BM_LoopbackGet/retryhttp");
 BENCHMARK(BM_LoopbackGet_libcurl)->Name("BM_LoopbackGet/libcurl");
 BENCHMARK(BM_LoopbackGetUnix_raw_beast)->Name("BM_LoopbackGetUnix/raw_beast");
 BENCHMARK(BM_LoopbackGetUnix_retryhttp)->Name("BM_LoopbackGetUnix/retryhttp");
+BENCHMARK(BM_LoopbackGetTls_raw_beast)->Name("BM_LoopbackGetTls/raw_beast");
+BENCHMARK(BM_LoopbackGetTls_retryhttp)->Name("BM_LoopbackGetTls/retryhttp");
+BENCHMARK(BM_LoopbackGetTls_libcurl)->Name("BM_LoopbackGetTls/libcurl");
 
 int main(int argc, char** argv) {
   loopback::init_curl_counting_allocations();
   (void)server<tcp>();  // start them before any benchmark
   (void)server<local>();
-  const int status = loopback::run_main<raw_beast_get, retryhttp_get, libcurl_get, raw_beast_way<local>,
-                                        retryhttp_way<local>>(
-      argc, argv, "bench_loopback",
-      [](auto way, long count) { return count_requests<typename decltype(way)::type>(count); },
-      // On standard error, so that --benchmark_format=json on standard output stays JSON.
-      [] { print_paired_ratios(stderr); });
+  (void)tls_server();
+  const int status =
+      loopback::run_main<raw_beast_get, retryhttp_get, libcurl_get, raw_beast_way<local>,
+                         retryhttp_way<local>, raw_beast_tls_get, retryhttp_tls_get, libcurl_tls_get>(
+          argc, argv, "bench_loopback",
+          [](auto way, long count) { return count_requests<typename decltype(way)::type>(count); },
+          // On standard error, so that --benchmark_format=json on standard output stays JSON.
+          [] { print_paired_ratios(stderr); });
   curl_global_cleanup();
   return status;
 }
