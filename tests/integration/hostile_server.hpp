@@ -60,6 +60,7 @@ enum class hostile_behaviour {
   retry_after_far_future,    ///< 503 with "Retry-After: Fri, 31 Dec 9999 23:59:59 GMT"
   retry_after_negative,      ///< 503 with "Retry-After: -5"
   garbage,                   ///< bytes that are not HTTP (an SSH banner and binary), then close
+  echo_request_in_error,     ///< 500 whose JSON error message is the request's head, credentials and all
 };
 
 class hostile_server {
@@ -134,6 +135,7 @@ class hostile_server {
     std::string method;
     std::string target;
     std::string body;
+    std::string head;  // the request line and fields, as read
   };
 
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
@@ -230,6 +232,7 @@ class hostile_server {
     const std::string head = c.buffer.substr(0, end + 2);
     c.buffer.erase(0, end + 4);
     request r;
+    r.head = head;
     const auto line_end = head.find("\r\n");
     const std::string line = head.substr(0, line_end);
     const auto first_space = line.find(' ');
@@ -361,6 +364,12 @@ class hostile_server {
         case b::retry_after_far_future:
           if (!send_all(c, response("503 Service Unavailable", R"({"error":"closed for maintenance"})",
                                     "Retry-After: Fri, 31 Dec 9999 23:59:59 GMT\r\n")))
+            return;
+          break;
+        case b::echo_request_in_error:
+          // As a careless proxy's error page does: whatever the client sent, shown back to it.
+          if (!send_all(c, response("500 Internal Server Error",
+                                    boost::json::serialize(boost::json::object{{"error", r->head}}))))
             return;
           break;
         case b::retry_after_negative:

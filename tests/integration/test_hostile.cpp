@@ -481,3 +481,23 @@ TEST_CASE("after an interim response and the answer, the next call on the connec
   CHECK(server.count("POST /v1/vms") == 1);
   CHECK(server.count("GET /v1/vms/y") == 1);
 }
+
+TEST_CASE("a server that echoes the request in its error message never makes vmm-ctl print the token",
+          "[hostile][token]") {
+  it::hostile_server server(hostile_behaviour::echo_request_in_error);
+  const std::string token = "tok-echo-5d2e-SECRET";
+  it::process ctl(it::env_or_fail("VMM_CTL"),
+                  {"--config", config_path(), "--endpoint", server.url(), "--verbose", "get", vm_name},
+                  {"VMM_CTL_TOKEN=" + token});
+  const auto code = ctl.wait_for(60s);
+  REQUIRE(code);
+  INFO("stderr:\n" << ctl.err());
+  CHECK(*code == 1);  // the server's answer, 500, is the result
+  CHECK(server.count("GET /v1/vms/" + vm_name) == 1);
+  // The server did send the token back (its error message holds the request's fields), and vmm-ctl shows
+  // it masked, in the final message and nowhere else.
+  CHECK_THAT(ctl.err(), Catch::Contains("Authorization: Bearer ***"));
+  CHECK(ctl.err().find(token) == std::string::npos);
+  CHECK(ctl.out().find(token) == std::string::npos);
+  CHECK_THAT(ctl.err(), Catch::Contains("token from $VMM_CTL_TOKEN"));
+}

@@ -51,15 +51,27 @@ enum exit_code : int {
 
 namespace http = boost::beast::http;
 
+// The bearer token, so that no message shows it even when a server puts it in its answer (a proxy that echoes
+// the request's fields in an error page): every text from the server that vmm-ctl prints on stderr goes
+// through without_token. Set once in main, before any request.
+std::string token_to_hide;
+
+std::string without_token(std::string text) {
+  if (token_to_hide.empty()) return text;
+  for (auto at = text.find(token_to_hide); at != std::string::npos; at = text.find(token_to_hide, at + 3))
+    text.replace(at, token_to_hide.size(), "***");
+  return text;
+}
+
 // --verbose: one line per attempt and one per wait (with where its length came from), on stderr, from the
 // client's observer hooks. The flag is checked at run time; the hooks themselves are compiled in.
 struct verbose_observer {
   bool enabled = false;
   void on_attempt(const retryhttp::attempt_event& event) const {
-    if (enabled) fmt::print(stderr, "vmm-ctl: {}\n", event);
+    if (enabled) fmt::print(stderr, "vmm-ctl: {}\n", without_token(fmt::format("{}", event)));
   }
   void on_retry(const retryhttp::retry_event& event) const {
-    if (enabled) fmt::print(stderr, "vmm-ctl: {}\n", event);
+    if (enabled) fmt::print(stderr, "vmm-ctl: {}\n", without_token(fmt::format("{}", event)));
   }
 };
 
@@ -182,22 +194,22 @@ int report(const vmm::call_result<T>& result, const std::string& command, const 
       return success;
     case call_outcome::http_error:
     case call_outcome::bad_response:
-      fmt::print(stderr, "vmm-ctl: {}\n", result.message);
+      fmt::print(stderr, "vmm-ctl: {}\n", without_token(result.message));
       return server_error;
     case call_outcome::network_error:
-      fmt::print(stderr, "vmm-ctl: {}\n", result.message);
+      fmt::print(stderr, "vmm-ctl: {}\n", without_token(result.message));
       return result.transport_error.category() == retryhttp::tls_category() ? certificate_failure
                                                                             : network_failure;
     case call_outcome::may_have_been_applied:
-      fmt::print(stderr, "vmm-ctl: {}\n", result.message);
+      fmt::print(stderr, "vmm-ctl: {}\n", without_token(result.message));
       if (command == "create")
         fmt::print(stderr, "vmm-ctl: the VM \"{}\" may exist now; check with: vmm-ctl get {}\n", name, name);
       return may_have_been_applied;
     case call_outcome::canceled:
-      fmt::print(stderr, "vmm-ctl: interrupted: {}\n", result.message);
+      fmt::print(stderr, "vmm-ctl: interrupted: {}\n", without_token(result.message));
       return interrupted;
     case call_outcome::bad_argument:
-      fmt::print(stderr, "vmm-ctl: {}\n", result.message);
+      fmt::print(stderr, "vmm-ctl: {}\n", without_token(result.message));
       return usage_error;
   }
   return network_failure;
@@ -222,7 +234,8 @@ void reconcile_create(Host& host, const std::string& name, std::chrono::millisec
       return;
     }
     if (check.status != 404) {
-      fmt::print(stderr, "vmm-ctl: could not check whether the VM exists: {}\n", check.message);
+      fmt::print(stderr, "vmm-ctl: could not check whether the VM exists: {}\n",
+                 without_token(check.message));
       return;
     }
     if (last || stop.stop_requested()) break;
@@ -269,6 +282,7 @@ int main(int argc, char** argv) {
     return usage_error;
   }
   if (!args.endpoints.empty()) config.endpoints = args.endpoints;
+  token_to_hide = config.token;
 
   // One transport per endpoint; a URL or a TLS file that cannot be used is a usage error, named.
   std::vector<retryhttp::beast_transport> transports;
