@@ -1,5 +1,7 @@
 #include <retryhttp/beast_transport.hpp>
+#include <retryhttp/format.hpp>
 
+#include <fmt/format.h>
 #include <boost/asio/buffers_iterator.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -16,6 +18,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -941,4 +944,58 @@ TEST_CASE("each outcome names the endpoint it went to", "[beast_transport]") {
   auto failed = get(nowhere);
   REQUIRE_FALSE(failed.has_response());
   CHECK(failed.endpoint() == "unix:///nonexistent/retryhttp-test.sock");
+}
+
+namespace {
+// Everything an observer is shown, formatted, and whether any event's request carried credentials.
+struct telling_observer {
+  std::vector<std::string>* lines;
+  bool* saw_authorization;
+  void on_attempt(const retryhttp::attempt_event& event) const {
+    lines->push_back(fmt::format("{}", event));
+    if (event.request.count(http::field::authorization) != 0) *saw_authorization = true;
+  }
+  void on_retry(const retryhttp::retry_event& event) const {
+    lines->push_back(fmt::format("{}", event));
+    if (event.request.count(http::field::authorization) != 0) *saw_authorization = true;
+  }
+  void on_give_up(const retryhttp::give_up_event& event) const {
+    lines->push_back(fmt::format("{}", event.reason));
+    if (event.request.count(http::field::authorization) != 0) *saw_authorization = true;
+  }
+};
+}  // namespace
+
+TEST_CASE("the Authorization option reaches no observer event, formatter or message", "[beast_transport]") {
+  const std::string secret = "Bearer tok-observed-SECRET";
+  // 503 three times (retried, so there are waits), then a 500 whose message the result quotes.
+  const std::string busy = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}";
+  const std::string broken =
+      "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 17\r\n\r\n{\"error\":\"boom\"}\n";
+  keep_alive_server server({busy, busy, busy, broken});
+  retryhttp::beast_transport_options options;
+  options.authorization = secret;
+  retryhttp::retry_config config;
+  config.base_delay = 1ms;
+  config.max_delay = 2ms;
+  std::vector<std::string> lines;
+  bool saw_authorization = false;
+  using client_type =
+      retryhttp::basic_client<beast_transport, retryhttp::exponential_backoff, retryhttp::system_clock,
+                              retryhttp::method_idempotency, telling_observer>;
+  auto client = std::make_unique<client_type>(config, beast_transport{server.url(), options},
+                                              retryhttp::exponential_backoff{}, retryhttp::system_clock{},
+                                              retryhttp::method_idempotency{},
+                                              telling_observer{&lines, &saw_authorization});
+  const auto result = client->send({http::verb::get, "/v1/vms", 11});
+  client.reset();  // closes the kept-alive connection, which ends the server's thread
+  REQUIRE(result.has_response());
+  CHECK(result.response().result_int() == 500);
+  CHECK(lines.size() == 7);  // four attempts, three waits
+  CHECK_FALSE(saw_authorization);
+  for (const auto& line : lines) CHECK(line.find("SECRET") == std::string::npos);
+  CHECK(fmt::format("{}", result).find("SECRET") == std::string::npos);
+  CHECK(result.message().find("SECRET") == std::string::npos);
+  // ... while the server got it with every attempt.
+  CHECK_THAT(server.received_head(), Catch::Contains("Authorization: " + secret + "\r\n"));
 }

@@ -122,6 +122,10 @@ TEST_CASE("the vmm-ctl config: several endpoints, TLS files and a token file, re
   vmm::apply_token_environment(from_env);
   CHECK(from_env.token == "env-s3cret");
   CHECK(from_env.token_source == "$VMM_CTL_TOKEN");
+  auto empty_env = loaded;
+  ::setenv("VMM_CTL_TOKEN", "", 1);  // set but empty: the file's token stays
+  vmm::apply_token_environment(empty_env);
+  CHECK(empty_env.token == "s3cret-token");
   ::setenv("VMM_CTL_TOKEN", "bad\x1bs3cret", 1);
   try {
     vmm::apply_token_environment(from_env);

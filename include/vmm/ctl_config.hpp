@@ -224,11 +224,11 @@ inline ctl_config load_ctl_config(const std::optional<std::string>& explicit_pat
   }
 }
 
-/// $VMM_CTL_TOKEN, when set, replaces the config's token. Throws retryhttp::config_error for a token that
+/// $VMM_CTL_TOKEN, when set and not empty, replaces the config's token. Throws retryhttp::config_error for a token that
 /// cannot be sent, without quoting it.
 inline void apply_token_environment(ctl_config& config) {
   const char* token = std::getenv("VMM_CTL_TOKEN");
-  if (!token) return;
+  if (!token || !*token) return;  // set but empty counts as not set, as for $VMM_CTL_CONFIG
   if (const auto problem = token_problem(token); !problem.empty())
     throw retryhttp::config_error("$VMM_CTL_TOKEN", "a bearer token", problem);
   config.token = token;
