@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     retryhttp::validate(*config);
   if (const auto config = loaded([&] { return vmm::parse_ctl_config(text); })) {
     retryhttp::validate(config->retry);
-    (void)retryhttp::http_endpoint::parse(config->endpoint);
+    for (const auto& endpoint : config->endpoints) (void)retryhttp::http_endpoint::parse(endpoint);
   }
   return 0;
 }

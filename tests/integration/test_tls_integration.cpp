@@ -28,6 +28,9 @@
 #include <boost/json/value.hpp>
 #include <catch2/catch.hpp>
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -369,6 +372,15 @@ TEST_CASE("async_beast_transport resumes TLS sessions too", "[tls][resumption][a
 
 // ---- 3. Certificate failures ----
 
+static bool localhost_resolves() {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int status = ::getaddrinfo("localhost", nullptr, &hints, &found);
+  if (found) ::freeaddrinfo(found);
+  return status == 0;
+}
+
 TEST_CASE(
     "each rejected certificate ends vmm-ctl with exit 5 after one attempt, nothing sent, the check named",
     "[tls][vmm-ctl][certificates]") {
@@ -404,6 +416,12 @@ TEST_CASE(
   const auto index = GENERATE(range(0, 5));
   const auto& tested = cases[static_cast<std::size_t>(index)];
   CAPTURE(tested.name);
+  // The name check needs a name that resolves to loopback without DNS: "localhost", from /etc/hosts. A
+  // minimal chroot may have none; the case is then reported and left out, not failed.
+  if (tested.host == "localhost" && !localhost_resolves()) {
+    WARN("\"localhost\" does not resolve here (no /etc/hosts entry): the host-name check is not run");
+    return;
+  }
   simulator_options options;
   options.tls = tested.server;
   simulator sim(options);
