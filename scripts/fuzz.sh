@@ -33,7 +33,7 @@ bash scripts/install-deps.sh --fuzz
 build="build-fuzz"
 if [[ ! -f $build/build.ninja ]]; then
   # Only the fuzz targets: the tests, tools and benchmarks are the other builds' business.
-  CXX=clang++-14 meson setup "$build" -Dfuzz=enabled -Dtests=disabled -Dtools=disabled -Dbenchmarks=disabled \
+  CXX=clang++-14 meson setup "$build" -Dfuzz=enabled -Dtests=disabled -Dtools=disabled -Dbenchmarks=disabled -Dwerror=true \
     -Doptimization=1 >/dev/null
 fi
 ninja -C "$build" "${targets[@]/#/tests/fuzz/}"

@@ -8,7 +8,7 @@ packages=(
   g++ meson ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libfmt-dev catch2 libbenchmark-dev libcurl4-openssl-dev
-  libssl-dev openssl
+  libssl-dev openssl cmake
 )
 if [[ ${1:-} == --fuzz ]]; then
   packages+=(clang-14 libclang-rt-14-dev)

@@ -17,7 +17,7 @@ if [[ ! -f $build/build.ninja ]]; then
   # for -Db_sanitize). -O0: the build takes a third of the CPU time of -O1 (Beast and Catch2 are heavy to
   # optimize), the suites run as fast (they wait on sockets and timers more than they compute), and the
   # sanitizers find the same errors, with exact stacks.
-  meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled \
+  meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=disabled -Dwerror=true \
     -Doptimization=0 >/dev/null
 fi
 ninja -C "$build" build.ninja >/dev/null  # regenerates when a meson.build changed, so the list below is current

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing (Debian packages), builds, and runs every test suite, in three
+# The test command: installs what is missing (Debian packages), builds, and runs every test suite, in four
 # parts:
 #   main      build/: the unit, integration and tsan suites (arguments go to its meson test)
+#   consumers meson install to a temporary prefix, then a meson subproject, a pkg-config and a CMake consumer
+#             built and run against orchestrator-sim, and a release build (scripts/consumers.sh)
 #   sanitize  build-asan/: the unit and integration suites under ASan+UBSan (scripts/sanitize.sh)
 #   fuzz      build-fuzz/: each fuzz target for FUZZ_SECONDS (default 30) seconds (scripts/fuzz.sh)
 # Every part runs even when one before it failed. --main-only runs the first part alone. Each part's exit
@@ -10,7 +12,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit
 
-parts=(main sanitize fuzz)
+parts=(main consumers sanitize fuzz)
 if [[ ${1:-} == --main-only ]]; then
   parts=(main)
   shift
@@ -19,6 +21,7 @@ fi
 run_part() {
   case $1 in
     main) bash scripts/build.sh && meson test -C build --print-errorlogs "${main_args[@]}" ;;
+    consumers) bash scripts/consumers.sh ;;
     sanitize) bash scripts/sanitize.sh ;;
     fuzz) bash scripts/fuzz.sh --seconds "${FUZZ_SECONDS:-30}" ;;
   esac
@@ -26,7 +29,8 @@ run_part() {
 
 main_args=("$@")
 # Results of an earlier run must not be counted as this one's.
-rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json build-fuzz/fuzz-results.txt
+rm -f build/meson-logs/testlog.json build-asan/meson-logs/testlog.json build-fuzz/fuzz-results.txt \
+  build/consumer-results.txt
 mkdir -p build
 summary=build/test-parts.txt
 : >"$summary"

@@ -157,10 +157,10 @@ class beast_transport {
   using tls_stream = boost::beast::ssl_stream<detail::tls_socket_layer>;
 
   struct state {
-    state(http_endpoint e, beast_transport_options o, std::shared_ptr<boost::asio::ssl::context> tls)
+    state(http_endpoint e, beast_transport_options o, std::shared_ptr<boost::asio::ssl::context> context)
         : endpoint(std::move(e)),
           options(std::move(o)),
-          tls_context(std::move(tls)),
+          tls_context(std::move(context)),
           buffer(std::max<std::size_t>(options.read_buffer_limit, options.header_limit)) {}
     http_endpoint endpoint;
     std::string name = endpoint.name();  // what outcomes and messages call the endpoint

@@ -48,7 +48,7 @@ class status_set {
   }
   constexpr std::size_t size() const noexcept {
     std::size_t count = 0;
-    for (unsigned status = min_status; status <= max_status; ++status) count += contains(status) ? 1 : 0;
+    for (unsigned status = min_status; status <= max_status; ++status) count += contains(status) ? 1U : 0U;
     return count;
   }
   /// The statuses in ascending order (for printing and serialising; allocates).

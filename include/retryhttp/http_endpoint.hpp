@@ -162,7 +162,8 @@ struct http_endpoint {
   // A name as a resolver takes it: letters, digits, '-', '.', '_' (seen in service names), at most 253.
   static std::string host_name_problem(std::string_view name) {
     if (name.size() > 253) return "the host name is longer than 253 characters";
-    for (unsigned char c : name) {
+    for (const char raw : name) {
+      const auto c = static_cast<unsigned char>(raw);
       const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
                            || c == '-' || c == '.' || c == '_';
       if (!allowed)

@@ -121,7 +121,8 @@ inline std::string name_problem(std::string_view name) {
   if (name.empty()) return "a VM name must not be empty";
   if (name.size() > 63) return "a VM name has at most 63 characters";
   if (name == "." || name == "..") return "a VM name must not be \".\" or \"..\"";
-  for (unsigned char c : name) {
+  for (const char raw : name) {
+    const auto c = static_cast<unsigned char>(raw);
     if (c == '/') return "a VM name must not contain '/'";
     if (c < 0x20 || c == 0x7f) return "a VM name must not contain control characters";
   }
@@ -132,7 +133,8 @@ inline std::string name_problem(std::string_view name) {
 inline std::string encode_segment(std::string_view segment) {
   static constexpr char hex[] = "0123456789ABCDEF";
   std::string out;
-  for (unsigned char c : segment) {
+  for (const char raw : segment) {
+    const auto c = static_cast<unsigned char>(raw);
     const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
                             || c == '-' || c == '.' || c == '_' || c == '~';
     if (unreserved) {

@@ -135,8 +135,8 @@ class fake_async_transport {
   auto async_attempt(const request_type& request, const attempt_context& context, Token&& token) {
     using signature = void(attempt_outcome<response_type>);
     return boost::asio::async_initiate<Token, signature>(
-        [this](auto handler, request_type request, attempt_context context) {
-          start(std::move(handler), std::move(request), std::move(context));
+        [this](auto handler, request_type copied_request, attempt_context copied_context) {
+          start(std::move(handler), std::move(copied_request), std::move(copied_context));
         },
         token, request, context);
   }
