@@ -38,7 +38,7 @@ root=$work/stage$prefix
 missing=0
 for file in include/retryhttp/client.hpp include/retryhttp/version.hpp include/retryhttp/beast_transport.hpp \
   include/vmm/host_client.hpp share/doc/retryhttp/LICENSE "$libdir/pkgconfig/retryhttp.pc" \
-  "$libdir/cmake/retryhttp/retryhttpConfig.cmake" "$libdir/cmake/retryhttp/retryhttpConfigVersion.cmake" \
+  share/cmake/retryhttp/retryhttpConfig.cmake share/cmake/retryhttp/retryhttpConfigVersion.cmake \
   bin/vmm-ctl bin/orchestrator-sim; do
   [[ -e $root/$file ]] || { echo "consumers.sh: the install has no $file" >&2; missing=1; }
 done
