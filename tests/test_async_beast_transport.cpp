@@ -6,6 +6,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -17,6 +18,9 @@
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
+#include "support/full_backlog_listener.hpp"
+
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -25,7 +29,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -613,6 +619,97 @@ TEST_CASE("over a Unix domain socket: pooled, kept alive, and a missing socket i
   }
   ::unlink(path.c_str());
   ::rmdir(directory);
+}
+
+namespace {
+/// Answers one request on `socket`, then shuts the socket's reading side down and keeps it open.
+asio::awaitable<void> answer_once_then_refuse(asio::local::stream_protocol::socket& socket, bool& refusing) {
+  constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
+  asio::streambuf buffer;
+  auto [read_error, length] = co_await asio::async_read_until(socket, buffer, "\r\n\r\n", no_throw);
+  (void)length;
+  if (read_error) co_return;
+  auto [write_error, written] =
+      co_await asio::async_write(socket, asio::buffer(std::string_view(ok_reply)), no_throw);
+  (void)written;
+  if (write_error) co_return;
+  ::shutdown(socket.native_handle(), SHUT_RD);
+  refusing = true;
+}
+}  // namespace
+
+TEST_CASE("a request a pooled connection refuses before its first byte: the transport's outcome is not_sent",
+          "[async_beast_transport][unix]") {
+  // As in test_beast_transport.cpp: over a Unix domain socket, the server answers once and shuts its reading
+  // side down. The idle connection passes the check before reuse (open and quiet), and the write is refused
+  // with EPIPE before its first byte: not_sent, from the transport itself.
+  char directory[] = "/tmp/retryhttp-unix-XXXXXX";
+  REQUIRE(::mkdtemp(directory) != nullptr);
+  const std::string path = std::string(directory) + "/orchestrator.sock";
+  {
+    asio::io_context io;
+    const auto busy = asio::make_work_guard(io);  // nothing else keeps run_for from returning at once
+    asio::local::stream_protocol::acceptor acceptor(io, asio::local::stream_protocol::endpoint(path));
+    asio::local::stream_protocol::socket accepted(io);  // kept open until the end of the test
+    bool refusing = false;
+    acceptor.async_accept(accepted, [&](boost::system::error_code ec) {
+      if (!ec) asio::co_spawn(io, answer_once_then_refuse(accepted, refusing), asio::detached);
+    });
+    transport_type transport(io.get_executor(), "unix://" + path);
+    const request_type request = get();
+    collector c;
+    transport.async_attempt(request, within(2s), c.handler(0));
+    run_until(io, [&] { return c.completed == 1 && refusing; });
+    REQUIRE(c.outcomes[0]->has_response());
+    CHECK(transport.open_connections() == 1);  // idle in the pool
+
+    transport.async_attempt(request, within(2s), c.handler(1));
+    run_until(io, [&] { return c.completed == 2; });
+    const outcome_type& refused = *c.outcomes[1];
+    REQUIRE_FALSE(refused.has_response());
+    CHECK(refused.observe() == retryhttp::observed_outcome::not_sent());
+    CHECK(refused.failure().kind == failure_kind::not_sent);
+    CHECK(refused.failure().code == boost::system::errc::broken_pipe);
+    CHECK(refused.failure().message().find("sending the request") != std::string::npos);
+    CHECK(transport.connections_opened() == 1);  // refused on the pooled connection, not a new one
+    CHECK(transport.open_connections() == 0);    // and that connection is closed, not put back
+  }
+  ::unlink(path.c_str());
+  ::rmdir(directory);
+}
+
+TEST_CASE("a stop while connecting ends async_send at once: canceled, not a time-out, not_sent",
+          "[async_beast_transport][cancel]") {
+  // The connect hangs on a loopback listener whose accept queue is full (support/full_backlog_listener.hpp);
+  // both time limits are 30 s. call_options::stop is requested 200 ms in, by a timer on the same io_context.
+  retryhttp_test::full_backlog_listener listener;
+  REQUIRE(listener.connect_hangs());
+  asio::io_context io;
+  retryhttp::async_beast_transport_options options;
+  options.connect_timeout = 30s;
+  retryhttp::retry_config config;
+  config.attempt_timeout = 30s;
+  retryhttp::async_http_client<> client(config, transport_type(io.get_executor(), listener.url(), options));
+  std::stop_source source;
+  asio::steady_timer stop_timer(io, 200ms);
+  stop_timer.async_wait([&](boost::system::error_code) { source.request_stop(); });
+  retryhttp::call_options call;
+  call.stop = source.get_token();
+  const request_type request = get();
+  std::optional<retryhttp::send_result<transport_type::response_type>> result;
+  const auto start = std::chrono::steady_clock::now();
+  client.async_send(request, call, [&](auto r) { result.emplace(std::move(r)); });
+  run_until(io, [&] { return result.has_value(); });
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(result->error() == retryhttp::error::canceled);
+  CHECK(result->attempts() == 1);
+  REQUIRE(result->failure() != nullptr);
+  CHECK(result->failure()->kind == failure_kind::not_sent);
+  CHECK(result->failure()->code == boost::system::errc::operation_canceled);  // a stop, not timed_out
+  CHECK(took >= 150ms);  // the connect was under way until the stop
+  CHECK(took < 2s);
+  CHECK(client.transport().connections_opened() == 0);
+  CHECK(client.transport().open_connections() == 0);
 }
 
 TEST_CASE(

@@ -10,6 +10,8 @@
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
+#include "support/full_backlog_listener.hpp"
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -662,6 +664,80 @@ TEST_CASE("a write on a connection the server has reset fails with nothing writt
   const auto written = http::write(stream, request, ec);
   CHECK(ec);
   CHECK(written == 0);
+}
+
+TEST_CASE(
+    "a request a kept-alive connection refuses before its first byte: the transport's outcome is not_sent",
+    "[beast_transport][unix]") {
+  // The server answers one request on a kept-alive connection over a Unix domain socket, then shuts its
+  // reading side down (and keeps the connection). To the check before reuse the connection looks open and
+  // quiet (its peek would block: nothing more came, and the server has not closed it), but the kernel now
+  // refuses every write to it with EPIPE: the second request is refused before its first byte. The
+  // transport's own outcome must call that not_sent (what lets a retry send even a POST again), never
+  // ambiguous.
+  char directory[] = "/tmp/retryhttp-unix-XXXXXX";
+  REQUIRE(::mkdtemp(directory) != nullptr);
+  const std::string path = std::string(directory) + "/orchestrator.sock";
+  {
+    asio::io_context io;
+    asio::local::stream_protocol::acceptor acceptor(io, asio::local::stream_protocol::endpoint(path));
+    asio::local::stream_protocol::socket accepted(io);  // kept open until the end of the test
+    std::thread server([&] {
+      boost::system::error_code ec;
+      acceptor.accept(accepted, ec);
+      asio::streambuf head;
+      if (!ec) asio::read_until(accepted, head, "\r\n\r\n", ec);
+      if (!ec) asio::write(accepted, asio::buffer(ok_reply), ec);
+      if (!ec) ::shutdown(accepted.native_handle(), SHUT_RD);
+    });
+    beast_transport transport{"unix://" + path};
+    auto answered = get(transport);
+    server.join();  // the server's reading side is shut from here on
+    REQUIRE(answered.has_response());
+    CHECK(answered.observe() == retryhttp::observed_outcome::response(200));
+
+    auto refused = get(transport);
+    REQUIRE_FALSE(refused.has_response());
+    CHECK(refused.observe() == retryhttp::observed_outcome::not_sent());
+    CHECK(refused.failure().kind == failure_kind::not_sent);
+    CHECK(refused.failure().code == boost::system::errc::broken_pipe);
+    CHECK_THAT(refused.failure().message(), Catch::Contains("sending the request"));
+    CHECK(transport.connections_opened() == 1);  // refused on the kept-alive connection, not a new one
+  }
+  ::unlink(path.c_str());
+  ::rmdir(directory);
+}
+
+TEST_CASE("a stop while connecting ends the attempt at once: canceled, not a time-out, not_sent",
+          "[beast_transport][threads]") {
+  // A loopback listener whose accept queue is full: the connect hangs in SYN_SENT (support/full_backlog_
+  // listener.hpp). Both time limits are 30 s, so only the stop, 200 ms in, can end the call within 2 s.
+  retryhttp_test::full_backlog_listener listener;
+  REQUIRE(listener.connect_hangs());
+  retryhttp::beast_transport_options options;
+  options.connect_timeout = 30s;
+  retryhttp::retry_config config;
+  config.attempt_timeout = 30s;
+  retryhttp::http_client<> client{config, beast_transport{listener.url(), options}};
+  std::stop_source source;
+  std::thread stopper([&] {
+    asio::io_context io;
+    asio::steady_timer timer(io, 200ms);
+    timer.wait();
+    source.request_stop();
+  });
+  const auto start = std::chrono::steady_clock::now();
+  const auto result = client.send({http::verb::get, "/v1/vms", 11}, source.get_token());
+  const auto took = std::chrono::steady_clock::now() - start;
+  stopper.join();
+  CHECK(result.error() == retryhttp::error::canceled);
+  CHECK(result.attempts() == 1);
+  REQUIRE(result.failure() != nullptr);
+  CHECK(result.failure()->kind == failure_kind::not_sent);
+  CHECK(result.failure()->code == boost::system::errc::operation_canceled);  // a stop, not timed_out
+  CHECK(took >= 100ms);  // the connect was under way, not refused
+  CHECK(took < 2s);
+  CHECK(client.transport().connections_opened() == 0);
 }
 
 TEST_CASE("the word-at-a-time check of request text agrees with a byte-by-byte one", "[beast_transport]") {

@@ -381,19 +381,70 @@ TEST_CASE("each call gets a fresh backoff schedule", "[client][backoff]") {
   CHECK(first != second);
 }
 
+namespace {
+/// Two fake transports on one timeline: every call's first two attempts go to one scripted to answer 503,
+/// its later ones to one scripted to answer 200. Chosen by the client's own attempt number, so what each
+/// call sees does not depend on how the threads interleave (one shared script would hand a call's 503 to
+/// another thread's call).
+struct busy_twice_transport {
+  using request_type = t::fake_transport::request_type;
+  using response_type = t::fake_transport::response_type;
+  t::fake_transport busy;
+  t::fake_transport ok;
+  retryhttp::attempt_outcome<response_type> attempt(const request_type& request,
+                                                    const retryhttp::attempt_context& context) {
+    return (context.attempt <= 2 ? busy : ok).attempt(request, context);
+  }
+};
+
+/// Counts retries and adds up their delays, from any thread.
+struct counting_retries {
+  std::atomic<std::int64_t>* retries;
+  std::atomic<std::int64_t>* delay_ns;
+  void on_retry(const retryhttp::retry_event& event) const {
+    retries->fetch_add(1);
+    delay_ns->fetch_add(event.delay.count());
+  }
+};
+}  // namespace
+
 TEST_CASE("a client shared by threads keeps each call's attempts apart", "[client][threads]") {
-  // fake_transport and fake_clock are thread-safe; the client holds no per-call state of its own.
-  fixture f;
-  f.transport().script({}).otherwise(t::respond(200));
+  // fake_transport and fake_clock are thread-safe; the client holds no per-call state of its own. Every call
+  // is retried twice (503, 503, 200), with the exact delays of no_jitter_backoff: 500 ms, then 1 s.
+  t::fake_clock clock;
+  busy_twice_transport transport{t::fake_transport{clock}, t::fake_transport{clock}};
+  transport.busy.record_requests(false).otherwise(t::respond(503));
+  transport.ok.record_requests(false).otherwise(t::respond(200));
+  std::atomic<std::int64_t> retries{0};
+  std::atomic<std::int64_t> delay_ns{0};
+  retryhttp::basic_client<busy_twice_transport, retryhttp::no_jitter_backoff, t::fake_clock,
+                          vmm::orchestrator_idempotency, counting_retries>
+      client{{}, transport, {}, clock, {}, counting_retries{&retries, &delay_ns}};
+  constexpr int threads = 4;
+  constexpr int calls = 100;
   std::vector<std::thread> workers;
   std::atomic<int> delivered{0};
-  for (int i = 0; i < 4; ++i)
+  std::atomic<int> three_attempts{0};
+  for (int i = 0; i < threads; ++i)
     workers.emplace_back([&] {
-      for (int j = 0; j < 100; ++j) delivered += f.client.send(list_vms).ok() ? 1 : 0;
+      for (int j = 0; j < calls; ++j) {
+        const auto result = client.send(list_vms);
+        delivered += result.ok() ? 1 : 0;
+        three_attempts += result.attempts() == 3 ? 1 : 0;  // its own attempts, none of another call's
+      }
     });
   for (auto& worker : workers) worker.join();
-  CHECK(delivered == 400);
-  CHECK(f.transport().attempt_count() == 400);
+  constexpr int total = threads * calls;
+  CHECK(delivered == total);
+  CHECK(three_attempts == total);
+  CHECK(transport.busy.attempt_count() == 2 * total);  // every call's first attempt and first retry
+  CHECK(transport.ok.attempt_count() == total);
+  CHECK(client.transport().busy.attempt_count() == 2 * total);  // the client's copy shares the record
+  // Two waits per call, each on the clock (sleep_until); the delays are the backoff's exactly. (The lengths
+  // of the recorded waits are not: the threads move one shared virtual time forward at once.)
+  CHECK(clock.waits().size() == std::size_t{2} * total);
+  CHECK(retries == 2 * total);
+  CHECK(nanoseconds(delay_ns.load()) == total * nanoseconds(500ms + 1s));
 }
 
 // ---- Beyond the ticket: Retry-After, deadlines, budgets

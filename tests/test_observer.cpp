@@ -81,3 +81,82 @@ TEST_CASE("an observer with one hook gets only that one; no_observer takes no ro
       sizeof(client<retryhttp::no_observer>)
       == sizeof(retryhttp::basic_client<t::fake_transport, retryhttp::no_jitter_backoff, t::fake_clock>));
 }
+
+// ---- A hook with a wrong signature: basic_client static_asserts detail::observer_hook_check<O>::value,
+// whose conditions are these traits (a compile-fail test does not fit Catch2; the condition is tested here).
+namespace {
+struct attempt_hook_taking_an_int {  // has on_attempt, but not one the client can call
+  void on_attempt(int) {}
+};
+struct retry_hook_without_argument {
+  void on_retry() {}
+};
+struct give_up_hook_taking_the_wrong_event {
+  void on_give_up(const retryhttp::retry_event&) {}
+};
+struct attempt_hook_that_is_a_number {  // a data member of the hook's name is a hook that cannot be called
+  int on_attempt = 0;
+};
+struct attempt_hook_overloaded_wrongly {  // an overload set: found by name, and none of it takes the event
+  void on_attempt(int) {}
+  void on_attempt(const std::string&) {}
+};
+struct attempt_hook_needing_a_const_event_copy_it_cannot_get {  // takes a non-const reference
+  void on_attempt(retryhttp::attempt_event&) {}
+};
+struct final_observer_with_a_wrong_hook final {
+  void on_retry(int) {}
+};
+struct inherited_wrong_hook : attempt_hook_taking_an_int {};
+
+struct by_value_and_const_hooks {  // callable as the client calls them: by value, const, static
+  void on_attempt(retryhttp::attempt_event) const {}
+  static void on_retry(const retryhttp::retry_event&) {}
+  template <class Event>
+  void on_give_up(const Event&) {}
+};
+struct final_good_observer final {
+  void on_attempt(const retryhttp::attempt_event&) {}
+};
+struct unrelated_members_only {  // a misspelled hook is just a member to C++: not detectable, and not called
+  int on_attempts = 0;
+  void on_retries(int) {}
+};
+
+template <class O>
+constexpr bool client_accepts = retryhttp::detail::observer_hooks_are_callable<O>;
+}  // namespace
+
+TEST_CASE("a hook with a wrong signature is detected: the condition basic_client static_asserts",
+          "[observer]") {
+  namespace d = retryhttp::detail;
+  STATIC_REQUIRE_FALSE(d::on_attempt_is_callable<attempt_hook_taking_an_int>);
+  STATIC_REQUIRE_FALSE(client_accepts<attempt_hook_taking_an_int>);
+  STATIC_REQUIRE_FALSE(d::on_retry_is_callable<retry_hook_without_argument>);
+  STATIC_REQUIRE_FALSE(client_accepts<retry_hook_without_argument>);
+  STATIC_REQUIRE_FALSE(d::on_give_up_is_callable<give_up_hook_taking_the_wrong_event>);
+  STATIC_REQUIRE_FALSE(client_accepts<give_up_hook_taking_the_wrong_event>);
+  STATIC_REQUIRE_FALSE(client_accepts<attempt_hook_that_is_a_number>);
+  STATIC_REQUIRE_FALSE(client_accepts<attempt_hook_overloaded_wrongly>);
+  STATIC_REQUIRE_FALSE(client_accepts<attempt_hook_needing_a_const_event_copy_it_cannot_get>);
+  STATIC_REQUIRE_FALSE(d::on_retry_is_callable<final_observer_with_a_wrong_hook>);
+  STATIC_REQUIRE_FALSE(client_accepts<inherited_wrong_hook>);
+  // The other hooks of a type with one bad hook are still fine: each error names its own hook.
+  STATIC_REQUIRE(d::on_retry_is_callable<attempt_hook_taking_an_int>);
+  STATIC_REQUIRE(d::on_give_up_is_callable<attempt_hook_taking_an_int>);
+
+  STATIC_REQUIRE(client_accepts<retryhttp::no_observer>);
+  STATIC_REQUIRE(client_accepts<recording_observer>);
+  STATIC_REQUIRE(client_accepts<retries_only>);
+  STATIC_REQUIRE(client_accepts<by_value_and_const_hooks>);
+  STATIC_REQUIRE(client_accepts<final_good_observer>);
+  STATIC_REQUIRE(client_accepts<unrelated_members_only>);
+  STATIC_REQUIRE(retryhttp::detail::observer_hook_check<recording_observer>::value);
+  // The detection itself: a hook's name is found whatever the member is.
+  STATIC_REQUIRE(d::names_on_attempt<attempt_hook_that_is_a_number>());
+  STATIC_REQUIRE(d::names_on_attempt<attempt_hook_overloaded_wrongly>());
+  STATIC_REQUIRE(d::names_on_give_up<by_value_and_const_hooks>());
+  STATIC_REQUIRE(d::names_on_retry<final_observer_with_a_wrong_hook>());
+  STATIC_REQUIRE_FALSE(d::names_on_attempt<unrelated_members_only>());
+  STATIC_REQUIRE_FALSE(d::names_on_attempt<retryhttp::no_observer>());
+}

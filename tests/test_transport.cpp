@@ -4,6 +4,9 @@
 #include <boost/system/errc.hpp>
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <utility>
+
 namespace http = boost::beast::http;
 using retryhttp::attempt_outcome;
 using retryhttp::failure_kind;
@@ -39,8 +42,67 @@ TEST_CASE("a transport_failure's message is its error's, with the detail after i
   CHECK(std::string(retryhttp::to_string(failure_kind::ambiguous)) == "ambiguous");
 }
 
+namespace {
+struct copy_counts {
+  int copies = 0;
+  int moves = 0;
+};
+
+/// A body whose value counts how often it is copied and moved, and leaves nothing behind when moved from.
+struct counted_body {
+  struct value_type {
+    copy_counts* counts = nullptr;
+    std::string text;
+
+    value_type() = default;
+    value_type(copy_counts* c, std::string t) : counts(c), text(std::move(t)) {}
+    value_type(const value_type& other) : counts(other.counts), text(other.text) {
+      count(&copy_counts::copies);
+    }
+    value_type(value_type&& other) noexcept : counts(other.counts), text(std::exchange(other.text, {})) {
+      count(&copy_counts::moves);
+    }
+    value_type& operator=(const value_type& other) {
+      counts = other.counts;
+      text = other.text;
+      count(&copy_counts::copies);
+      return *this;
+    }
+    value_type& operator=(value_type&& other) noexcept {
+      counts = other.counts;
+      text = std::exchange(other.text, {});
+      count(&copy_counts::moves);
+      return *this;
+    }
+    void count(int copy_counts::*which) const noexcept {
+      if (counts != nullptr) ++(counts->*which);
+    }
+    ~value_type() = default;
+  };
+};
+}  // namespace
+
 TEST_CASE("moving the response out of an outcome leaves no copy behind", "[transport]") {
-  attempt_outcome<response> outcome{response{http::status::ok, 11, std::string(1000, 'x')}};
-  response taken = std::move(outcome).response();
-  CHECK(taken.body().size() == 1000);
+  SECTION("the body's storage itself moves: the taken response holds the very bytes the outcome held") {
+    attempt_outcome<response> outcome{response{http::status::ok, 11, std::string(1000, 'x')}};
+    const void* const bytes = outcome.response().body().data();
+    response taken = std::move(outcome).response();
+    CHECK(taken.body().size() == 1000);
+    // Not a copy: a copy of 1,000 bytes would be in a new allocation.
+    CHECK(static_cast<const void*>(taken.body().data()) == bytes);
+    CHECK(outcome.response().body().empty());  // NOLINT(bugprone-use-after-move): nothing left behind
+  }
+  SECTION("not one copy of the body, and one move, the one out of the outcome") {
+    using counted_response = http::response<counted_body>;
+    copy_counts counts;
+    counted_response made{http::status::ok, 11};
+    made.body() = counted_body::value_type(&counts, std::string(1000, 'x'));
+    attempt_outcome<counted_response> outcome{std::move(made)};
+    counts = {};  // only what taking the response out costs
+    counted_response taken = std::move(outcome).response();
+    CHECK(counts.copies == 0);
+    CHECK(counts.moves == 1);
+    CHECK(taken.body().text == std::string(1000, 'x'));
+    CHECK(outcome.response().body().text.empty());  // NOLINT(bugprone-use-after-move)
+  }
 }

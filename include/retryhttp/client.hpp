@@ -80,6 +80,7 @@ class basic_client {
   static_assert(Idempotency<I>,
                 "basic_client: the Idempotency parameter must model retryhttp::Idempotency "
                 "(is_idempotent(request_header) -> bool)");
+  static_assert(detail::observer_hook_check<O>::value, "basic_client: see the Observer hook error above");
 
  public:
   using transport_type = T;

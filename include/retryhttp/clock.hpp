@@ -14,6 +14,12 @@
 namespace retryhttp {
 
 /// now() and an interruptible wait. See docs/concepts/Clock.md for the requirements table.
+///
+/// The time arithmetic required is the client's own (client.hpp, async.hpp): a delay rounded *up* to
+/// C::duration and added to now(), and the time between two readings in nanoseconds. So a clock coarser than
+/// nanoseconds with an integer rep (std::chrono::milliseconds) is a Clock: it waits at least the delay asked.
+/// (`t + std::chrono::nanoseconds{}` is not required: for such a clock it is a finer time_point, which does
+/// not convert back.)
 template <class C>
 concept Clock = requires {
   typename C::duration;
@@ -23,8 +29,9 @@ concept Clock = requires {
   { const_clock.now() } -> std::same_as<typename C::time_point>;
   { clock.sleep_until(until, stop) } -> std::same_as<bool>;
   {
-    until + std::chrono::nanoseconds {}
+    until + std::chrono::ceil<typename C::duration>(std::chrono::nanoseconds{})
     } -> std::convertible_to<typename C::time_point>;
+  std::chrono::duration_cast<std::chrono::nanoseconds>(until - until);
 };
 
 /// The real clock: std::chrono::steady_clock, so a change of the wall-clock time never shortens or stretches

@@ -5,7 +5,7 @@
 // on_attempt(const attempt_event&), on_retry(const retry_event&) and on_give_up(const give_up_event&). The
 // client calls only the ones that exist (if constexpr), so an observer without a hook, or no_observer, costs
 // nothing: no call, no event built, no storage ([[no_unique_address]]). BM_Send/observer in benchmarks/ shows
-// it.
+// it. A member with a hook's name that cannot be called so is a compile-time error (observer_hook_check).
 
 #include <retryhttp/decision.hpp>
 #include <retryhttp/error.hpp>
@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <string_view>
+#include <type_traits>
 
 namespace retryhttp {
 
@@ -61,6 +62,89 @@ concept observes_retries = requires(O& observer, const retry_event& event) {
 template <class O>
 concept observes_give_ups = requires(O& observer, const give_up_event& event) {
   observer.on_give_up(event);
+};
+
+// A hook with a wrong signature must not be skipped in silence, as a missing one is. Whether O has a member
+// of a hook's name at all, whatever it is (a function of any signature, an overload set, a template, a data
+// member): in a class derived from O and from one holding a member of that name, the name is found twice, so
+// naming it is ambiguous. A final class cannot be derived from; for it, a member is found by taking its
+// address, which misses an overload set or a template.
+// A misspelled hook (on_attempts) cannot be told from a member the observer has for its own use: C++ has no
+// way to detect it, and the client ignores it like any other member.
+struct on_attempt_name {
+  int on_attempt;
+};
+struct on_retry_name {
+  int on_retry;
+};
+struct on_give_up_name {
+  int on_give_up;
+};
+template <class O, class Name>
+struct hook_name_probe : O, Name {};
+
+template <class O>
+consteval bool names_on_attempt() {
+  if constexpr (!std::is_class_v<O>)
+    return false;
+  else if constexpr (std::is_final_v<O>)
+    return requires {
+      &O::on_attempt;
+    };
+  else
+    return !requires {
+      &hook_name_probe<O, on_attempt_name>::on_attempt;
+    };
+}
+template <class O>
+consteval bool names_on_retry() {
+  if constexpr (!std::is_class_v<O>)
+    return false;
+  else if constexpr (std::is_final_v<O>)
+    return requires {
+      &O::on_retry;
+    };
+  else
+    return !requires {
+      &hook_name_probe<O, on_retry_name>::on_retry;
+    };
+}
+template <class O>
+consteval bool names_on_give_up() {
+  if constexpr (!std::is_class_v<O>)
+    return false;
+  else if constexpr (std::is_final_v<O>)
+    return requires {
+      &O::on_give_up;
+    };
+  else
+    return !requires {
+      &hook_name_probe<O, on_give_up_name>::on_give_up;
+    };
+}
+
+/// Each hook O names is callable as the client calls it (an O& and a const event&); a hook O does not name is
+/// fine.
+template <class O>
+concept on_attempt_is_callable = !names_on_attempt<O>() || observes_attempts<O>;
+template <class O>
+concept on_retry_is_callable = !names_on_retry<O>() || observes_retries<O>;
+template <class O>
+concept on_give_up_is_callable = !names_on_give_up<O>() || observes_give_ups<O>;
+template <class O>
+concept observer_hooks_are_callable =
+    on_attempt_is_callable<O> && on_retry_is_callable<O> && on_give_up_is_callable<O>;
+
+/// basic_client's check of its Observer parameter: one error per hook that is there but cannot be called.
+template <class O>
+struct observer_hook_check {
+  static_assert(on_attempt_is_callable<O>,
+                "retryhttp: Observer::on_attempt must be callable with const attempt_event&");
+  static_assert(on_retry_is_callable<O>,
+                "retryhttp: Observer::on_retry must be callable with const retry_event&");
+  static_assert(on_give_up_is_callable<O>,
+                "retryhttp: Observer::on_give_up must be callable with const give_up_event&");
+  static constexpr bool value = observer_hooks_are_callable<O>;
 };
 }  // namespace detail
 
