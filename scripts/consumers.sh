@@ -76,11 +76,15 @@ meson_status=$?
 ((meson_status == 0)) || tail -20 "$work/meson.log"
 record consumer-meson $meson_status
 
-# -- pkg-config: the .pc file is relocatable (its prefix comes from its own place).
+# -- pkg-config: the .pc file is relocatable (its prefix comes from its own place). This consumer is built in
+# the separately compiled mode (RETRYHTTP_SEPARATE_COMPILATION, one file including <retryhttp/src.hpp>); the
+# other two header-only.
 export PKG_CONFIG_PATH=$root/$libdir/pkgconfig
+echo '#include <retryhttp/src.hpp>' >"$work/retryhttp-src.cpp"
 # shellcheck disable=SC2046
 c++ -std=c++20 -O1 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Werror \
-  $(pkg-config --cflags retryhttp) tests/consumers/main.cpp -o "$work/pkg-config-consumer" \
+  -DRETRYHTTP_SEPARATE_COMPILATION $(pkg-config --cflags retryhttp) tests/consumers/main.cpp \
+  "$work/retryhttp-src.cpp" -o "$work/pkg-config-consumer" \
   $(pkg-config --libs retryhttp) >"$work/pkg-config.log" 2>&1 \
   && run_consumer pkg-config "$work/pkg-config-consumer"
 pkg_status=$?

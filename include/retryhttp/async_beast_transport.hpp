@@ -263,46 +263,45 @@ class async_beast_transport {
     }
   };
 
-  // One attempt as a hand-written asynchronous operation. The caller's handler is kept in the attempt's
-  // state, and the operations the attempt starts (connect, write, read, waits) get a small handler of their
-  // own (step) that points at that state. A composed operation would instead move the caller's whole handler
-  // (for async_send, the retry driver's operation with the application's handler inside it) through every
-  // layer of Beast and Asio, at every step: that cost about a tenth of a kept-alive exchange.
-  template <class Handler>
-  struct attempt final : attempt_state {
-    using handler_executor = boost::asio::associated_executor_t<Handler, Executor>;
-    using allocator_type = decltype(detail::operation_allocator_for(std::declval<const Handler&>()));
-    using tracked_executor = std::decay_t<decltype(boost::asio::prefer(
-        std::declval<handler_executor>(), boost::asio::execution::outstanding_work.tracked))>;
+  // One attempt as a hand-written asynchronous operation, in two layers:
+  // - attempt_io<Allocator> does the attempt's I/O (wait in line, resolve, connect, handshake, write, read).
+  //   The operations it starts (Beast's and Asio's) get a small handler of their own (step) that points at
+  //   the attempt, with the attempt's allocator. It depends on the caller's handler only through that
+  //   allocator type, so a program compiles the I/O once per allocator type (almost always one: the
+  //   handler's default), not once per completion handler type: each handler type used to instantiate all
+  //   of Beast's and Asio's operations, TLS included, again.
+  // - attempt<Handler> holds the caller's handler and the outstanding work on its executor, and completes
+  //   through a function pointer the I/O layer calls once.
+  // Neither moves the caller's handler through the layers of Beast and Asio, as a composed operation would:
+  // that cost about a tenth of a kept-alive exchange.
+  template <class Allocator>
+  struct attempt_io : attempt_state {
+    using completion = void (*)(std::shared_ptr<attempt_io>, attempt_outcome<response_type>&&, bool soon);
 
-    template <class H>
-    attempt(std::shared_ptr<pool> p, const request_type* r, H&& h)
-        : attempt_state(std::move(p), r),
-          handler(std::forward<H>(h)),
-          work(boost::asio::prefer(boost::asio::get_associated_executor(handler, this->owner->executor),
-                                   boost::asio::execution::outstanding_work.tracked)) {}
+    attempt_io(std::shared_ptr<pool> p, const request_type* r, const Allocator& a, completion c)
+        : attempt_state(std::move(p), r), allocator(a), complete(c) {}
 
-    Handler handler;
-    tracked_executor work;  // outstanding work on the handler's executor until the attempt completes
+    Allocator allocator;
+    completion complete;
     boost::asio::cancellation_slot slot;
 
     // What the operations the attempt starts complete to: on the transport's executor, with the attempt's
     // allocator.
     struct step {
-      std::shared_ptr<attempt> self;
+      std::shared_ptr<attempt_io> self;
       using executor_type = Executor;
       executor_type get_executor() const noexcept { return self->owner->executor; }
-      using allocator_type = typename attempt::allocator_type;
-      allocator_type get_allocator() const noexcept { return detail::operation_allocator_for(self->handler); }
+      using allocator_type = Allocator;
+      allocator_type get_allocator() const noexcept { return self->allocator; }
       template <class... Args>
       void operator()(Args&&... args) {
-        attempt::on(std::move(self), std::forward<Args>(args)...);
+        attempt_io::on(std::move(self), std::forward<Args>(args)...);
       }
     };
 
-    static void start(std::shared_ptr<attempt> self, bool stop_requested,
-                      std::optional<std::chrono::nanoseconds> timeout) {
-      attempt& a = *self;
+    static void start(std::shared_ptr<attempt_io> self, boost::asio::cancellation_slot slot,
+                      bool stop_requested, std::optional<std::chrono::nanoseconds> timeout) {
+      attempt_io& a = *self;
       const auto limit = timeout ? std::chrono::ceil<std::chrono::milliseconds>(*timeout)
                                  : a.owner->options.default_attempt_timeout;
       a.timeout = limit;
@@ -318,7 +317,7 @@ class async_beast_transport {
         a.completed.emplace(detail::completed_request(*a.request, a.owner->endpoint.host_header,
                                                       a.owner->options.user_agent,
                                                       a.owner->options.authorization));
-      a.slot = boost::asio::get_associated_cancellation_slot(a.handler);
+      a.slot = slot;
       if (a.slot.is_connected()) {
         // Terminal cancellation, from whichever thread emits it, is carried out on the executor.
         a.slot.assign([weak = std::weak_ptr<attempt_state>(self)](boost::asio::cancellation_type type) {
@@ -341,8 +340,8 @@ class async_beast_transport {
                                 executor, [self = std::move(self)]() mutable { acquire(std::move(self)); }));
     }
 
-    static void acquire(std::shared_ptr<attempt> self) {
-      attempt& a = *self;
+    static void acquire(std::shared_ptr<attempt_io> self) {
+      attempt_io& a = *self;
       pool& pl = *a.owner;
       if (a.canceled) return finish(std::move(self), fail(failure_kind::not_sent, canceled_code(), {}));
       const auto now = clock::now();
@@ -372,8 +371,8 @@ class async_beast_transport {
 
     // A wait in line ended: a connection or a slot was handed over, the attempt was cancelled, or it timed
     // out. What was handed over just as the time ran out goes back: nothing is written past the deadline.
-    static void on(std::shared_ptr<attempt> self, boost::system::error_code ec) {
-      attempt& a = *self;
+    static void on(std::shared_ptr<attempt_io> self, boost::system::error_code ec) {
+      attempt_io& a = *self;
       if (a.now == stage::handshaking) return handshaken(std::move(self), ec);
       if (a.now != stage::waiting) return;  // a wait in line or a handshake completes here
       std::erase_if(a.owner->line, [&](const std::weak_ptr<attempt_state>& waiting) {
@@ -403,8 +402,8 @@ class async_beast_transport {
     }
 
     // Opens a connection in a slot already counted as open.
-    static void open(std::shared_ptr<attempt> self) {
-      attempt& a = *self;
+    static void open(std::shared_ptr<attempt_io> self) {
+      attempt_io& a = *self;
       a.conn = std::make_unique<connection>(a.owner->executor, a.owner->buffer_limit());
       a.connect_deadline = std::min(a.deadline, clock::now() + a.owner->options.connect_timeout);
       if (!a.owner->numeric.empty()) return connect(std::move(self), a.owner->numeric);
@@ -415,7 +414,7 @@ class async_beast_transport {
       // is dropped whenever it comes.
       a.timer.expires_at(a.connect_deadline);
       a.timer.async_wait(boost::asio::bind_executor(
-          a.owner->executor, [weak = std::weak_ptr<attempt>(self)](boost::system::error_code ec) {
+          a.owner->executor, [weak = std::weak_ptr<attempt_io>(self)](boost::system::error_code ec) {
             auto state = weak.lock();
             if (!state || state->now != stage::resolving || (ec && !state->canceled)) return;
             if (state->resolver) state->resolver->cancel();
@@ -427,9 +426,9 @@ class async_beast_transport {
     }
 
     // Resolved.
-    static void on(std::shared_ptr<attempt> self, boost::system::error_code ec,
+    static void on(std::shared_ptr<attempt_io> self, boost::system::error_code ec,
                    typename tcp::resolver::results_type results) {
-      attempt& a = *self;
+      attempt_io& a = *self;
       if (a.now != stage::resolving) return;  // the attempt already ended (timed out or cancelled)
       a.timer.cancel();
       if (a.canceled) return abandon_connect(std::move(self), canceled_code(), {});
@@ -439,8 +438,8 @@ class async_beast_transport {
     }
 
     template <class Endpoints>
-    static void connect(std::shared_ptr<attempt> self, const Endpoints& endpoints) {
-      attempt& a = *self;
+    static void connect(std::shared_ptr<attempt_io> self, const Endpoints& endpoints) {
+      attempt_io& a = *self;
       a.now = stage::connecting;
       a.conn->stream.expires_at(a.connect_deadline);
       auto slot = a.connect_cancel.slot();
@@ -449,8 +448,9 @@ class async_beast_transport {
     }
 
     // Connected (or not).
-    static void on(std::shared_ptr<attempt> self, boost::system::error_code ec, const protocol::endpoint&) {
-      attempt& a = *self;
+    static void on(std::shared_ptr<attempt_io> self, boost::system::error_code ec,
+                   const protocol::endpoint&) {
+      attempt_io& a = *self;
       if (a.canceled) return abandon_connect(std::move(self), canceled_code(), {});
       if (ec)
         return abandon_connect(
@@ -466,8 +466,8 @@ class async_beast_transport {
     }
 
     // The TLS handshake, within the connect deadline. Nothing of the request has been written yet.
-    static void handshake(std::shared_ptr<attempt> self) {
-      attempt& a = *self;
+    static void handshake(std::shared_ptr<attempt_io> self) {
+      attempt_io& a = *self;
       pool& pl = *a.owner;
       a.now = stage::handshaking;
       auto& tls = a.conn->tls.emplace(a.conn->stream, *pl.tls_context);
@@ -482,8 +482,8 @@ class async_beast_transport {
       tls.async_handshake(boost::asio::ssl::stream_base::client, step{std::move(self)});
     }
 
-    static void handshaken(std::shared_ptr<attempt> self, boost::system::error_code ec) {
-      attempt& a = *self;
+    static void handshaken(std::shared_ptr<attempt_io> self, boost::system::error_code ec) {
+      attempt_io& a = *self;
       pool& pl = *a.owner;
       if (a.canceled) return abandon_connect(std::move(self), canceled_code(), {});
       if (ec) {
@@ -499,8 +499,8 @@ class async_beast_transport {
       write(std::move(self));
     }
 
-    static void write(std::shared_ptr<attempt> self) {
-      attempt& a = *self;
+    static void write(std::shared_ptr<attempt_io> self) {
+      attempt_io& a = *self;
       if (a.canceled) {
         release(*a.owner, std::move(a.conn), true);
         return finish(std::move(self), fail(failure_kind::not_sent, canceled_code(), {}));
@@ -512,9 +512,9 @@ class async_beast_transport {
       boost::beast::http::async_write(a.conn->stream, a.to_write(), step{std::move(self)});
     }
 
-    static void read(std::shared_ptr<attempt> self) {
+    static void read(std::shared_ptr<attempt_io> self) {
       namespace http = boost::beast::http;
-      attempt& a = *self;
+      attempt_io& a = *self;
       a.now = stage::reading;
       auto& parser = a.parser.emplace();
       parser.header_limit(a.owner->options.header_limit);
@@ -525,8 +525,8 @@ class async_beast_transport {
     }
 
     // Written, or a response read.
-    static void on(std::shared_ptr<attempt> self, boost::system::error_code ec, std::size_t bytes) {
-      attempt& a = *self;
+    static void on(std::shared_ptr<attempt_io> self, boost::system::error_code ec, std::size_t bytes) {
+      attempt_io& a = *self;
       if (a.now == stage::writing) {
         // Refused before its first byte (a reset connection, a cancellation): the server cannot have seen it.
         if (ec) {
@@ -575,19 +575,19 @@ class async_beast_transport {
     }
 
     // A connection that could not be opened: its slot is free again.
-    static void abandon_connect(std::shared_ptr<attempt> self, boost::system::error_code ec,
+    static void abandon_connect(std::shared_ptr<attempt_io> self, boost::system::error_code ec,
                                 std::string detail) {
       abandon_connect(std::move(self), fail(failure_kind::not_sent, ec, std::move(detail)));
     }
-    static void abandon_connect(std::shared_ptr<attempt> self, transport_failure failed) {
+    static void abandon_connect(std::shared_ptr<attempt_io> self, transport_failure failed) {
       if (self->conn) close_socket(*self->conn);
       self->conn.reset();
       give_back_slot(*self->owner);
       finish(std::move(self), std::move(failed));
     }
 
-    static void drop_and_fail(std::shared_ptr<attempt> self, failure_kind kind, boost::system::error_code ec,
-                              std::string detail, bool permanent = false) {
+    static void drop_and_fail(std::shared_ptr<attempt_io> self, failure_kind kind,
+                              boost::system::error_code ec, std::string detail, bool permanent = false) {
       if (self->canceled) {
         ec = canceled_code();
         detail.clear();
@@ -604,30 +604,53 @@ class async_beast_transport {
       return transport_failure{kind, ec, std::move(detail)};
     }
 
-    // Takes the handler and its work out of the attempt, and frees the attempt (before the handler runs, as
-    // Asio requires, and so that an attempt the handler starts reuses its memory).
-    static std::pair<Handler, tracked_executor> take_handler(std::shared_ptr<attempt> self) {
-      attempt& a = *self;
-      a.now = stage::done;
-      if (a.slot.is_connected()) a.slot.clear();
-      std::pair<Handler, tracked_executor> taken(std::move(a.handler), std::move(a.work));
-      self.reset();
-      return taken;
-    }
-
     // Completes on the handler's associated executor: at once when this thread runs it (the common case),
     // else by dispatching there.
-    static void finish(std::shared_ptr<attempt> self, attempt_outcome<response_type>&& outcome) {
+    static void finish(std::shared_ptr<attempt_io> self, attempt_outcome<response_type>&& outcome) {
       outcome.set_endpoint(self->owner->name);
-      auto [h, work] = take_handler(std::move(self));
-      if (detail::running_in_this_thread(work)) return std::move(h)(std::move(outcome));
-      boost::asio::dispatch(work, boost::asio::append(std::move(h), std::move(outcome)));
+      const completion complete = self->complete;
+      complete(std::move(self), std::move(outcome), false);
     }
     // The same when the attempt may still be inside its initiating function: never complete inline.
-    static void finish_soon(std::shared_ptr<attempt> self, attempt_outcome<response_type>&& outcome) {
+    static void finish_soon(std::shared_ptr<attempt_io> self, attempt_outcome<response_type>&& outcome) {
       outcome.set_endpoint(self->owner->name);
-      auto [h, work] = take_handler(std::move(self));
-      boost::asio::post(work, boost::asio::append(std::move(h), std::move(outcome)));
+      const completion complete = self->complete;
+      complete(std::move(self), std::move(outcome), true);
+    }
+  };
+
+  template <class Handler>
+  using allocator_for = decltype(detail::operation_allocator_for(std::declval<const Handler&>()));
+
+  template <class Handler>
+  struct attempt final : attempt_io<allocator_for<Handler>> {
+    using io = attempt_io<allocator_for<Handler>>;
+    using handler_executor = boost::asio::associated_executor_t<Handler, Executor>;
+    using tracked_executor = std::decay_t<decltype(boost::asio::prefer(
+        std::declval<handler_executor>(), boost::asio::execution::outstanding_work.tracked))>;
+
+    template <class H>
+    attempt(std::shared_ptr<pool> p, const request_type* r, H&& h)
+        : io(std::move(p), r, detail::operation_allocator_for(h), &attempt::deliver),
+          handler(std::forward<H>(h)),
+          work(boost::asio::prefer(boost::asio::get_associated_executor(handler, this->owner->executor),
+                                   boost::asio::execution::outstanding_work.tracked)) {}
+
+    Handler handler;
+    tracked_executor work;  // outstanding work on the handler's executor until the attempt completes
+
+    // Takes the handler and its work out of the attempt and frees the attempt (before the handler runs, as
+    // Asio requires, and so that an attempt the handler starts reuses its memory), then completes.
+    static void deliver(std::shared_ptr<io> self, attempt_outcome<response_type>&& outcome, bool soon) {
+      auto& a = static_cast<attempt&>(*self);
+      a.now = stage::done;
+      if (a.slot.is_connected()) a.slot.clear();
+      Handler h(std::move(a.handler));
+      tracked_executor work(std::move(a.work));
+      self.reset();
+      if (soon) return boost::asio::post(work, boost::asio::append(std::move(h), std::move(outcome)));
+      if (detail::running_in_this_thread(work)) return std::move(h)(std::move(outcome));
+      boost::asio::dispatch(work, boost::asio::append(std::move(h), std::move(outcome)));
     }
   };
 
@@ -641,7 +664,8 @@ class async_beast_transport {
       auto state = std::allocate_shared<attempt_type>(
           typename std::allocator_traits<decltype(allocator)>::template rebind_alloc<attempt_type>(allocator),
           p, request, std::forward<Handler>(handler));
-      attempt_type::start(std::move(state), stop_requested, timeout);
+      auto slot = boost::asio::get_associated_cancellation_slot(state->handler);
+      attempt_type::start(std::move(state), slot, stop_requested, timeout);
     }
   };
 
@@ -729,6 +753,14 @@ class async_beast_transport {
 template <class Idempotency = method_idempotency, class Executor = boost::asio::any_io_executor>
 using async_http_client =
     basic_client<async_beast_transport<Executor>, exponential_backoff, system_clock, Idempotency>;
+
+#if defined(RETRYHTTP_SEPARATE_COMPILATION)
+// Compiled once, by the translation unit that includes <retryhttp/src.hpp>: the transport on Asio's
+// polymorphic executor, and its I/O for handlers without an allocator of their own.
+extern template class async_beast_transport<boost::asio::any_io_executor>;
+extern template struct async_beast_transport<boost::asio::any_io_executor>::attempt_io<
+    detail::cached_allocator<void>>;
+#endif
 
 }  // namespace retryhttp
 

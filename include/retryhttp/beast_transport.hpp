@@ -21,15 +21,12 @@
 #include <retryhttp/tls_options.hpp>
 #include <retryhttp/transport.hpp>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -115,30 +112,9 @@ class beast_transport {
   /// The Transport requirement. One attempt: (re)connect if needed, write, read one response. The outcome
   /// names the endpoint (endpoint().name()).
   attempt_outcome<response_type> attempt(const request_type& request, const attempt_context& context) {
-    attempt_outcome<response_type> outcome = attempt_here(request, context);
+    attempt_outcome<response_type> outcome = io<>::attempt_here(*state_, request, context);
     outcome.set_endpoint(state_->name);
     return outcome;
-  }
-
- private:
-  attempt_outcome<response_type> attempt_here(const request_type& request, const attempt_context& context) {
-    state& s = *state_;
-    if (context.stop.stop_requested()) return failure(failure_kind::not_sent, canceled_code(), {});
-
-    const auto timeout = context.timeout ? std::chrono::ceil<std::chrono::milliseconds>(*context.timeout)
-                                         : s.options.default_attempt_timeout;
-    // Checked before connecting: a request that cannot be written safely is refused without touching the
-    // network, and refused again on any retry.
-    const detail::request_check check = detail::check_request(request);
-    if (check == detail::request_check::unsafe_to_write) return detail::refused_request(request);
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    s.attempt_timeout = timeout;
-    if (!reusable(s)) {
-      close(s);
-      if (auto failed = connect(s, deadline, context.stop)) return std::move(*failed);
-    }
-    return exchange(s, request, detail::needs_completion(request, check, s.options.authorization), deadline,
-                    context.stop);
   }
 
  public:
@@ -198,277 +174,317 @@ class beast_transport {
     return options;
   }
 
-  static boost::system::error_code canceled_code() {
-    return make_error_code(boost::system::errc::operation_canceled);
-  }
-  static attempt_outcome<response_type> failure(failure_kind kind, boost::system::error_code code,
-                                                std::string detail) {
-    return transport_failure{kind, code, std::move(detail)};
-  }
+  // The attempt's I/O. A class template only so that a program built with RETRYHTTP_SEPARATE_COMPILATION
+  // compiles it once, in the translation unit that includes <retryhttp/src.hpp> (extern template below);
+  // there is only ever io<void>.
+  template <class Unused = void>
+  struct io {
+    static attempt_outcome<response_type> attempt_here(state& s, const request_type& request,
+                                                       const attempt_context& context) {
+      if (context.stop.stop_requested()) return failure(failure_kind::not_sent, canceled_code(), {});
 
-  static void close(state& s) {
-    if (s.tls) {
-      // Without this, OpenSSL takes a connection freed before a close_notify as broken and marks its session
-      // not resumable. A session of a connection that failed at the TLS level is dropped before (clear()).
-      detail::forget_connection_keeping_session(s.tls->native_handle());
-      s.tls.reset();
-    }
-    if (s.stream) {
-      boost::system::error_code ignored;
-      s.stream->socket().shutdown(boost::asio::socket_base::shutdown_both, ignored);
-      s.stream->socket().close(ignored);
-      s.stream.reset();
-    }
-    s.buffer.clear();
-  }
-
-  // A kept-alive connection the server has closed (or sent stray bytes on) is replaced before anything is
-  // written, so that a request on a stale connection is still not_sent. A non-blocking peek tells:
-  // would_block means open and quiet.
-  static bool reusable(state& s) {
-    if (!s.stream || !s.stream->socket().is_open() || s.buffer.size() != 0) return false;
-    if (s.endpoint.tls && (!s.tls || ::SSL_pending(s.tls->native_handle()) != 0)) return false;
-    // One recv(MSG_PEEK | MSG_DONTWAIT) on the descriptor: no mode switches (two ioctl calls each way with
-    // asio's non_blocking()), so a reused connection costs one syscall to check.
-    char byte = 0;
-    const auto peeked = ::recv(s.stream->socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
-  }
-
-  // One request and its response on the connected socket. The stop callback shuts the socket down, which
-  // wakes a blocked read or write at once. It is registered only while the exchange runs, and the socket is
-  // closed only after it is gone (the closer is destroyed after on_stop), so it never touches a closed or
-  // reused descriptor. The outcome is returned straight from write_and_read: no move of the response on the
-  // way.
-  static attempt_outcome<response_type> exchange(state& s, const request_type& request, bool needs_completion,
-                                                 clock::time_point deadline, const std::stop_token& stop) {
-    struct close_unless_kept {
-      state& s;
-      bool keep = false;
-      std::atomic<bool> stopped{false};
-      ~close_unless_kept() {
-        if (!keep || stopped.load(std::memory_order_acquire)) close(s);
+      const auto timeout = context.timeout ? std::chrono::ceil<std::chrono::milliseconds>(*context.timeout)
+                                           : s.options.default_attempt_timeout;
+      // Checked before connecting: a request that cannot be written safely is refused without touching the
+      // network, and refused again on any retry.
+      const detail::request_check check = detail::check_request(request);
+      if (check == detail::request_check::unsafe_to_write) return detail::refused_request(request);
+      const auto deadline = std::chrono::steady_clock::now() + timeout;
+      s.attempt_timeout = timeout;
+      if (!reusable(s)) {
+        close(s);
+        if (auto failed = connect(s, deadline, context.stop)) return std::move(*failed);
       }
-    } closer{s};
-    const int socket = s.stream->socket().native_handle();
-    const shutdown_on_stop on_stop(stop, socket, closer.stopped);
-    if (closer.stopped.load(std::memory_order_acquire))  // stopped before a byte was written
-      return failure(failure_kind::not_sent, canceled_code(), {});
-    detail::socket_stream stream(socket, deadline, s.receive_timeout, closer.stopped);
-    if (s.tls) {
-      const bound_layer bound(*s.tls, stream);
-      return write_and_read(s, *s.tls, request, needs_completion, closer.keep);
+      return exchange(s, request, detail::needs_completion(request, check, s.options.authorization), deadline,
+                      context.stop);
     }
-    return write_and_read(s, stream, request, needs_completion, closer.keep);
-  }
 
-  // While it lives, a stop requested from any thread sets `stopped` and shuts the socket down, which wakes a
-  // thread blocked on it at once.
-  class shutdown_on_stop {
-   public:
-    shutdown_on_stop(const std::stop_token& stop, int socket, std::atomic<bool>& stopped)
-        : callback_(stop, wake{&stopped, socket}) {}
+    static boost::system::error_code canceled_code() {
+      return make_error_code(boost::system::errc::operation_canceled);
+    }
+    static attempt_outcome<response_type> failure(failure_kind kind, boost::system::error_code code,
+                                                  std::string detail) {
+      return transport_failure{kind, code, std::move(detail)};
+    }
 
-   private:
-    struct wake {
-      std::atomic<bool>* stopped;
-      int socket;
-      void operator()() const noexcept {
-        stopped->store(true, std::memory_order_release);
-        ::shutdown(socket, SHUT_RDWR);
+    static void close(state& s) {
+      if (s.tls) {
+        // Without this, OpenSSL takes a connection freed before a close_notify as broken and marks its
+        // session not resumable. A session of a connection that failed at the TLS level is dropped before
+        // (clear()).
+        detail::forget_connection_keeping_session(s.tls->native_handle());
+        s.tls.reset();
       }
-    };
-    std::stop_callback<wake> callback_;
-  };
-
-  // The TLS stream reads and writes through `stream` while this lives.
-  struct bound_layer {
-    bound_layer(tls_stream& tls, detail::socket_stream& stream) : layer(tls.next_layer()) {
-      layer.use(&stream);
-    }
-    bound_layer(const bound_layer&) = delete;
-    bound_layer& operator=(const bound_layer&) = delete;
-    ~bound_layer() { layer.use(nullptr); }
-    detail::tls_socket_layer& layer;
-  };
-
-  template <class Stream>
-  static attempt_outcome<response_type> write_and_read(state& s, Stream& stream, const request_type& request,
-                                                       bool needs_completion, bool& keep) {
-    namespace http = boost::beast::http;
-    auto fail = [](failure_kind kind, boost::system::error_code ec, std::string detail) {
-      if (ec == boost::system::errc::operation_canceled) detail.clear();
-      return failure(kind, ec, std::move(detail));
-    };
-
-    std::optional<request_type> completed;
-    if (needs_completion)
-      completed.emplace(detail::completed_request(request, s.endpoint.host_header, s.options.user_agent,
-                                                  s.options.authorization));
-    boost::system::error_code ec;
-    const auto written = http::write(stream, completed ? *completed : request, ec);
-    // Refused before its first byte (a reset connection, a stop): the server cannot have seen the request.
-    if (ec)
-      return fail(written == 0 ? failure_kind::not_sent : failure_kind::ambiguous, ec, "sending the request");
-
-    // Interim responses (100 Continue, 103 Early Hints) come before the final one on the same connection:
-    // each is read and dropped, so that the final response answers this request and the next request on a
-    // kept-alive connection reads its own.
-    for (unsigned interim = 0;; ++interim) {
-      http::response_parser<http::string_body> parser;
-      parser.header_limit(s.options.header_limit);
-      parser.body_limit(s.options.body_limit);
-      if (request.method() == http::verb::head) parser.skip(true);
-      http::read(stream, s.buffer, parser, ec);
-      if constexpr (std::is_same_v<Stream, tls_stream>) {
-        if (ec.category() == boost::asio::error::get_ssl_category()) s.tls_sessions.clear();
-        if (ec && !s.answered && detail::is_client_certificate_alert(ec))
-          return detail::client_certificate_refused(ec, s.options.tls);
-        if (ec == boost::asio::ssl::error::stream_truncated)
-          return fail(failure_kind::ambiguous, ec, "the server closed the TLS connection without answering");
+      if (s.stream) {
+        boost::system::error_code ignored;
+        s.stream->socket().shutdown(boost::asio::socket_base::shutdown_both, ignored);
+        s.stream->socket().close(ignored);
+        s.stream.reset();
       }
-      if (ec) {
-        auto failed = fail(failure_kind::ambiguous, ec,
-                           detail::describe_read_error(ec, {s.attempt_timeout, s.options.header_limit,
-                                                            s.options.body_limit, s.buffer.max_size()}));
-        failed.failure().permanent = detail::is_permanent_read_error(ec);
-        return failed;
-      }
-      const unsigned status = parser.get().result_int();
-      if (status >= 200) {
-        // Bytes after the response, or a server that will close (the parser's keep_alive also knows a body
-        // that ends at the connection's end), end the connection here.
-        keep = parser.keep_alive() && s.buffer.size() == 0;
-        s.answered = true;
-        return parser.release();
-      }
-      auto verdict = detail::on_interim_response(status, interim, s.options.max_interim_responses);
-      if (verdict.fails) return std::move(*verdict.fails);
+      s.buffer.clear();
     }
-  }
 
-  // Resolves and connects on Asio (both have timeouts and cancel at once), then leaves the socket in blocking
-  // mode for the exchange. Nothing has been written yet: every failure here is not_sent.
-  static std::optional<transport_failure> connect(state& s, clock::time_point deadline,
-                                                  const std::stop_token& stop) {
-    const std::uint64_t generation = ++s.generation;
-    s.cancel_requested = false;
-    std::optional<transport_failure> failed;
-    const auto connect_deadline = std::min(deadline, clock::now() + s.options.connect_timeout);
-    s.io.restart();
-    boost::asio::co_spawn(s.io, resolve_and_connect(s, connect_deadline, failed),
-                          [](std::exception_ptr error) {
-                            if (error) std::rethrow_exception(error);
-                          });
-    {
-      // The callback runs on the thread that requests the stop; it only posts, and the io thread cancels. The
-      // generation check keeps a late post from touching a later attempt.
-      std::stop_callback on_stop(stop, [&s, generation] {
-        boost::asio::post(s.io, [&s, generation] {
-          if (generation != s.generation) return;
-          s.cancel_requested = true;
-          s.resolver.cancel();
-          if (s.stream) s.stream->cancel();
-        });
-      });
-      s.io.run();
+    // A kept-alive connection the server has closed (or sent stray bytes on) is replaced before anything is
+    // written, so that a request on a stale connection is still not_sent. A non-blocking peek tells:
+    // would_block means open and quiet.
+    static bool reusable(state& s) {
+      if (!s.stream || !s.stream->socket().is_open() || s.buffer.size() != 0) return false;
+      if (s.endpoint.tls && (!s.tls || ::SSL_pending(s.tls->native_handle()) != 0)) return false;
+      // One recv(MSG_PEEK | MSG_DONTWAIT) on the descriptor: no mode switches (two ioctl calls each way with
+      // asio's non_blocking()), so a reused connection costs one syscall to check.
+      char byte = 0;
+      const auto peeked = ::recv(s.stream->socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
     }
-    if (!failed && s.endpoint.tls) failed = handshake(s, connect_deadline, stop);
-    if (failed) close(s);
-    return failed;
-  }
 
-  // The TLS handshake on the connected blocking socket, within the connect deadline. Nothing of the request
-  // has been written: every failure is not_sent, and a refusal by the TLS protocol is also permanent.
-  static std::optional<transport_failure> handshake(state& s, clock::time_point connect_deadline,
-                                                    const std::stop_token& stop) {
-    s.tls.emplace(detail::tls_socket_layer(s.io.get_executor()), *s.tls_context);
-    SSL* ssl = s.tls->native_handle();
-    if (!detail::prepare_tls_connection(ssl, s.endpoint, s.tls_sessions)) {
-      transport_failure refused{failure_kind::not_sent, tls_error::handshake_refused,
-                                detail::take_openssl_reason() + "; setting up TLS for " + s.endpoint.name()};
-      refused.permanent = true;
-      return refused;
-    }
-    std::atomic<bool> stopped{false};
-    const int socket = s.stream->socket().native_handle();
-    const shutdown_on_stop on_stop(stop, socket, stopped);
-    detail::socket_stream stream(socket, connect_deadline, s.receive_timeout, stopped);
-    boost::system::error_code ec;
-    {
-      const bound_layer bound(*s.tls, stream);
-      s.tls->handshake(boost::asio::ssl::stream_base::client, ec);
-    }
-    if (stopped.load(std::memory_order_acquire))
-      return transport_failure{failure_kind::not_sent, canceled_code(), {}};
-    if (ec) {
-      s.tls_sessions.clear();  // a session the server would not resume is not offered again
-      return detail::handshake_failure(ssl, ec, s.endpoint, s.options.tls);
-    }
-    ++s.tls_handshakes;
-    if (::SSL_session_reused(ssl)) ++s.tls_sessions_resumed;
-    return std::nullopt;
-  }
-
-  static boost::asio::awaitable<void> resolve_and_connect(state& s, clock::time_point connect_deadline,
-                                                          std::optional<transport_failure>& failed) {
-    namespace asio = boost::asio;
-    constexpr auto no_throw = asio::as_tuple(asio::use_awaitable);
-    auto fail = [&s, &failed](boost::system::error_code ec, std::string detail) {
-      if (s.cancel_requested) {
-        ec = canceled_code();
-        detail.clear();
-      } else if (ec == boost::beast::error::timeout) {
-        ec = make_error_code(boost::system::errc::timed_out);
-      }
-      failed = transport_failure{failure_kind::not_sent, ec, std::move(detail)};
-    };
-
-    using generic = asio::generic::stream_protocol;
-    std::vector<generic::endpoint> endpoints;
-    if (s.endpoint.is_unix_socket()) {
-      endpoints.emplace_back(asio::local::stream_protocol::endpoint(s.endpoint.socket_path));
-    } else {
-      // The resolver has no timeout of its own: a timer cancels it.
-      asio::steady_timer resolve_timer(s.io, connect_deadline);
-      bool resolve_timed_out = false;
-      resolve_timer.async_wait([&](boost::system::error_code ec) {
-        if (!ec) {
-          resolve_timed_out = true;
-          s.resolver.cancel();
+    // One request and its response on the connected socket. The stop callback shuts the socket down, which
+    // wakes a blocked read or write at once. It is registered only while the exchange runs, and the socket is
+    // closed only after it is gone (the closer is destroyed after on_stop), so it never touches a closed or
+    // reused descriptor. The outcome is returned straight from write_and_read: no move of the response on the
+    // way.
+    static attempt_outcome<response_type> exchange(state& s, const request_type& request,
+                                                   bool needs_completion, clock::time_point deadline,
+                                                   const std::stop_token& stop) {
+      struct close_unless_kept {
+        state& s;
+        bool keep = false;
+        std::atomic<bool> stopped{false};
+        ~close_unless_kept() {
+          if (!keep || stopped.load(std::memory_order_acquire)) close(s);
         }
-      });
-      auto [resolve_error, resolved] =
-          co_await s.resolver.async_resolve(s.endpoint.host, s.endpoint.port, no_throw);
-      resolve_timer.cancel();
-      if (resolve_error) {
-        fail(resolve_timed_out ? make_error_code(boost::system::errc::timed_out) : resolve_error,
-             "resolving " + s.endpoint.host);
-        co_return;
+      } closer{s};
+      const int socket = s.stream->socket().native_handle();
+      const shutdown_on_stop on_stop(stop, socket, closer.stopped);
+      if (closer.stopped.load(std::memory_order_acquire))  // stopped before a byte was written
+        return failure(failure_kind::not_sent, canceled_code(), {});
+      detail::socket_stream stream(socket, deadline, s.receive_timeout, closer.stopped);
+      if (s.tls) {
+        const bound_layer bound(*s.tls, stream);
+        return write_and_read(s, *s.tls, request, needs_completion, closer.keep);
       }
-      for (const auto& entry : resolved) endpoints.emplace_back(entry.endpoint());
+      return write_and_read(s, stream, request, needs_completion, closer.keep);
     }
-    s.stream.emplace(s.io);
-    s.stream->expires_at(connect_deadline);
-    auto [connect_error, connected] = co_await s.stream->async_connect(endpoints, no_throw);
-    (void)connected;
-    s.stream->expires_never();
-    if (connect_error) {
-      fail(connect_error, "connecting to " + s.endpoint.name());
-      co_return;
+
+    // While it lives, a stop requested from any thread sets `stopped` and shuts the socket down, which wakes
+    // a thread blocked on it at once.
+    class shutdown_on_stop {
+     public:
+      shutdown_on_stop(const std::stop_token& stop, int socket, std::atomic<bool>& stopped)
+          : callback_(stop, wake{&stopped, socket}) {}
+
+     private:
+      struct wake {
+        std::atomic<bool>* stopped;
+        int socket;
+        void operator()() const noexcept {
+          stopped->store(true, std::memory_order_release);
+          ::shutdown(socket, SHUT_RDWR);
+        }
+      };
+      std::stop_callback<wake> callback_;
+    };
+
+    // The TLS stream reads and writes through `stream` while this lives.
+    struct bound_layer {
+      bound_layer(tls_stream& tls, detail::socket_stream& stream) : layer(tls.next_layer()) {
+        layer.use(&stream);
+      }
+      bound_layer(const bound_layer&) = delete;
+      bound_layer& operator=(const bound_layer&) = delete;
+      ~bound_layer() { layer.use(nullptr); }
+      detail::tls_socket_layer& layer;
+    };
+
+    template <class Stream>
+    static attempt_outcome<response_type> write_and_read(state& s, Stream& stream,
+                                                         const request_type& request, bool needs_completion,
+                                                         bool& keep) {
+      namespace http = boost::beast::http;
+      auto fail = [](failure_kind kind, boost::system::error_code ec, std::string detail) {
+        if (ec == boost::system::errc::operation_canceled) detail.clear();
+        return failure(kind, ec, std::move(detail));
+      };
+
+      std::optional<request_type> completed;
+      if (needs_completion)
+        completed.emplace(detail::completed_request(request, s.endpoint.host_header, s.options.user_agent,
+                                                    s.options.authorization));
+      boost::system::error_code ec;
+      const auto written = http::write(stream, completed ? *completed : request, ec);
+      // Refused before its first byte (a reset connection, a stop): the server cannot have seen the request.
+      if (ec)
+        return fail(written == 0 ? failure_kind::not_sent : failure_kind::ambiguous, ec,
+                    "sending the request");
+
+      // Interim responses (100 Continue, 103 Early Hints) come before the final one on the same connection:
+      // each is read and dropped, so that the final response answers this request and the next request on a
+      // kept-alive connection reads its own.
+      for (unsigned interim = 0;; ++interim) {
+        http::response_parser<http::string_body> parser;
+        parser.header_limit(s.options.header_limit);
+        parser.body_limit(s.options.body_limit);
+        if (request.method() == http::verb::head) parser.skip(true);
+        http::read(stream, s.buffer, parser, ec);
+        if constexpr (std::is_same_v<Stream, tls_stream>) {
+          if (ec.category() == boost::asio::error::get_ssl_category()) s.tls_sessions.clear();
+          if (ec && !s.answered && detail::is_client_certificate_alert(ec))
+            return detail::client_certificate_refused(ec, s.options.tls);
+          if (ec == boost::asio::ssl::error::stream_truncated)
+            return fail(failure_kind::ambiguous, ec,
+                        "the server closed the TLS connection without answering");
+        }
+        if (ec) {
+          auto failed = fail(failure_kind::ambiguous, ec,
+                             detail::describe_read_error(ec, {s.attempt_timeout, s.options.header_limit,
+                                                              s.options.body_limit, s.buffer.max_size()}));
+          failed.failure().permanent = detail::is_permanent_read_error(ec);
+          return failed;
+        }
+        const unsigned status = parser.get().result_int();
+        if (status >= 200) {
+          // Bytes after the response, or a server that will close (the parser's keep_alive also knows a body
+          // that ends at the connection's end), end the connection here.
+          keep = parser.keep_alive() && s.buffer.size() == 0;
+          s.answered = true;
+          return parser.release();
+        }
+        auto verdict = detail::on_interim_response(status, interim, s.options.max_interim_responses);
+        if (verdict.fails) return std::move(*verdict.fails);
+      }
     }
-    if (s.cancel_requested) {
-      fail(canceled_code(), {});
-      co_return;
+
+    // Resolves and connects on Asio (both have timeouts and cancel at once), then leaves the socket in
+    // blocking mode for the exchange. Nothing has been written yet: every failure here is not_sent.
+    static std::optional<transport_failure> connect(state& s, clock::time_point deadline,
+                                                    const std::stop_token& stop) {
+      const std::uint64_t generation = ++s.generation;
+      s.cancel_requested = false;
+      std::optional<transport_failure> failed;
+      const auto connect_deadline = std::min(deadline, clock::now() + s.options.connect_timeout);
+      s.io.restart();
+      connecting steps(s, connect_deadline, failed);
+      steps.start();
+      {
+        // The callback runs on the thread that requests the stop; it only posts, and the io thread cancels.
+        // The generation check keeps a late post from touching a later attempt.
+        std::stop_callback on_stop(stop, [&s, generation] {
+          boost::asio::post(s.io, [&s, generation] {
+            if (generation != s.generation) return;
+            s.cancel_requested = true;
+            s.resolver.cancel();
+            if (s.stream) s.stream->cancel();
+          });
+        });
+        s.io.run();
+      }
+      if (!failed && s.endpoint.tls) failed = handshake(s, connect_deadline, stop);
+      if (failed) close(s);
+      return failed;
     }
-    ++s.connections_opened;
-    s.answered = false;
-    s.receive_timeout = std::chrono::microseconds(0);
-    boost::system::error_code ec;
-    if (!s.endpoint.is_unix_socket()) s.stream->socket().set_option(tcp::no_delay(true), ec);
-    s.stream->socket().native_non_blocking(false, ec);  // Asio made it non-blocking for async_connect
-    if (ec) fail(ec, "connecting to " + s.endpoint.name());
-  }
+
+    // The TLS handshake on the connected blocking socket, within the connect deadline. Nothing of the request
+    // has been written: every failure is not_sent, and a refusal by the TLS protocol is also permanent.
+    static std::optional<transport_failure> handshake(state& s, clock::time_point connect_deadline,
+                                                      const std::stop_token& stop) {
+      s.tls.emplace(detail::tls_socket_layer(s.io.get_executor()), *s.tls_context);
+      SSL* ssl = s.tls->native_handle();
+      if (!detail::prepare_tls_connection(ssl, s.endpoint, s.tls_sessions)) {
+        transport_failure refused{
+            failure_kind::not_sent, tls_error::handshake_refused,
+            detail::take_openssl_reason() + "; setting up TLS for " + s.endpoint.name()};
+        refused.permanent = true;
+        return refused;
+      }
+      std::atomic<bool> stopped{false};
+      const int socket = s.stream->socket().native_handle();
+      const shutdown_on_stop on_stop(stop, socket, stopped);
+      detail::socket_stream stream(socket, connect_deadline, s.receive_timeout, stopped);
+      boost::system::error_code ec;
+      {
+        const bound_layer bound(*s.tls, stream);
+        s.tls->handshake(boost::asio::ssl::stream_base::client, ec);
+      }
+      if (stopped.load(std::memory_order_acquire))
+        return transport_failure{failure_kind::not_sent, canceled_code(), {}};
+      if (ec) {
+        s.tls_sessions.clear();  // a session the server would not resume is not offered again
+        return detail::handshake_failure(ssl, ec, s.endpoint, s.options.tls);
+      }
+      ++s.tls_handshakes;
+      if (::SSL_session_reused(ssl)) ++s.tls_sessions_resumed;
+      return std::nullopt;
+    }
+
+    // Resolving and connecting, on the private io_context while connect() runs it: plain completion handlers
+    // (a coroutine frame would cost more to compile than the whole exchange). Lives on connect()'s frame.
+    struct connecting {
+      using generic = boost::asio::generic::stream_protocol;
+
+      connecting(state& st, clock::time_point d, std::optional<transport_failure>& f)
+          : s(st), deadline(d), failed(f), resolve_timer(st.io, d) {}
+
+      state& s;
+      clock::time_point deadline;
+      std::optional<transport_failure>& failed;
+      boost::asio::steady_timer resolve_timer;
+      bool resolve_timed_out = false;
+      std::vector<generic::endpoint> endpoints;
+
+      void fail(boost::system::error_code ec, std::string detail) {
+        if (s.cancel_requested) {
+          ec = canceled_code();
+          detail.clear();
+        } else if (ec == boost::beast::error::timeout) {
+          ec = make_error_code(boost::system::errc::timed_out);
+        }
+        failed = transport_failure{failure_kind::not_sent, ec, std::move(detail)};
+      }
+
+      void start() {
+        if (s.endpoint.is_unix_socket()) {
+          endpoints.emplace_back(boost::asio::local::stream_protocol::endpoint(s.endpoint.socket_path));
+          return connect();
+        }
+        // The resolver has no timeout of its own: a timer cancels it.
+        resolve_timer.async_wait([this](boost::system::error_code ec) {
+          if (!ec) {
+            resolve_timed_out = true;
+            s.resolver.cancel();
+          }
+        });
+        s.resolver.async_resolve(
+            s.endpoint.host, s.endpoint.port,
+            [this](boost::system::error_code ec, tcp::resolver::results_type resolved) {
+              resolve_timer.cancel();
+              if (ec)
+                return fail(resolve_timed_out ? make_error_code(boost::system::errc::timed_out) : ec,
+                            "resolving " + s.endpoint.host);
+              for (const auto& entry : resolved) endpoints.emplace_back(entry.endpoint());
+              connect();
+            });
+      }
+
+      void connect() {
+        s.stream.emplace(s.io);
+        s.stream->expires_at(deadline);
+        s.stream->async_connect(
+            endpoints, [this](boost::system::error_code ec, const generic::endpoint&) { connected(ec); });
+      }
+
+      void connected(boost::system::error_code connect_error) {
+        s.stream->expires_never();
+        if (connect_error) return fail(connect_error, "connecting to " + s.endpoint.name());
+        if (s.cancel_requested) return fail(canceled_code(), {});
+        ++s.connections_opened;
+        s.answered = false;
+        s.receive_timeout = std::chrono::microseconds(0);
+        boost::system::error_code ec;
+        if (!s.endpoint.is_unix_socket()) s.stream->socket().set_option(tcp::no_delay(true), ec);
+        s.stream->socket().native_non_blocking(false, ec);  // Asio made it non-blocking for async_connect
+        if (ec) fail(ec, "connecting to " + s.endpoint.name());
+      }
+    };
+  };
 
   std::unique_ptr<state> state_;
 };
@@ -476,6 +492,12 @@ class beast_transport {
 /// The client most programs want: real HTTP, the ticket's backoff, steady time, RFC 9110 idempotency.
 template <class Idempotency = method_idempotency>
 using http_client = basic_client<beast_transport, exponential_backoff, system_clock, Idempotency>;
+
+#if defined(RETRYHTTP_SEPARATE_COMPILATION)
+// Compiled once, by the translation unit that includes <retryhttp/src.hpp>.
+extern template struct beast_transport::io<void>;
+extern template class basic_client<beast_transport>;
+#endif
 
 }  // namespace retryhttp
 

@@ -234,7 +234,19 @@ class basic_client {
     if (!config_.respect_retry_after || !outcome.has_response()) return std::nullopt;
     const auto& response = outcome.response();
     if (!config_.retry_on.contains(response.result_int())) return std::nullopt;
-    const auto value = response[boost::beast::http::field::retry_after];
+    // One pass over the fields, the first of each kind, as operator[] would give: a response has a handful
+    // of fields, and the fields' search tree costs more to compile than this loop costs to run.
+    std::string_view value, date;
+    bool value_seen = false, date_seen = false;
+    for (const auto& field : response.base()) {
+      const auto name = field.name();
+      const bool is_value = name == boost::beast::http::field::retry_after;
+      if (!is_value && name != boost::beast::http::field::date) continue;
+      bool& seen = is_value ? value_seen : date_seen;
+      if (seen) continue;
+      seen = true;
+      (is_value ? value : date) = std::string_view(field.value().data(), field.value().size());
+    }
     if (value.empty()) return std::nullopt;
     detail::sys_seconds wall;
     if constexpr (requires { clock_.wall_now(); })
@@ -242,10 +254,9 @@ class basic_client {
     else
       wall = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
     std::optional<detail::sys_seconds> reference;
-    const auto date = response[boost::beast::http::field::date];
-    if (!date.empty()) reference = detail::parse_http_date(std::string_view(date.data(), date.size()), wall);
+    if (!date.empty()) reference = detail::parse_http_date(date, wall);
     if (!reference) reference = wall;
-    return detail::parse_retry_after(std::string_view(value.data(), value.size()), *reference);
+    return detail::parse_retry_after(value, *reference);
   }
 
   void give_up(result_type& result, const request_type& request, error reason, unsigned attempts,

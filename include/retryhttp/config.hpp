@@ -167,55 +167,66 @@ class config_error : public std::invalid_argument {
   std::string got_;
 };
 
+namespace detail {
+/// The config_error of validate(): the messages are built here, once, not at each check.
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_out_of_bounds(std::string_view prefix,
+                                                                       std::string_view name,
+                                                                       std::string expected,
+                                                                       std::string got) {
+  std::string path(prefix);
+  if (!path.empty()) path += '.';
+  path += name;
+  throw config_error(std::move(path), std::move(expected), std::move(got));
+}
+
+/// A delay or time limit in milliseconds, 0 to config_limits::max_delay.
+inline void check_milliseconds(std::string_view prefix, std::string_view name,
+                               std::chrono::milliseconds value, bool zero_means_no_limit) {
+  if (value.count() >= 0 && value <= config_limits::max_delay) return;
+  throw_out_of_bounds(prefix, name,
+                      "a number of milliseconds from 0 to " + std::to_string(config_limits::max_delay.count())
+                          + (zero_means_no_limit ? " (0: no limit)" : ""),
+                      std::to_string(value.count()));
+}
+}  // namespace detail
+
 /// Throws config_error naming the first field that is out of bounds. `prefix` is prepended to key paths, so
 /// errors read like the JSON config ("retry.base_delay_ms"); pass "" for bare names.
 inline void validate(const retry_config& config, std::string_view prefix = "retry") {
-  auto key = [prefix](std::string_view name) {
-    std::string path(prefix);
-    if (!path.empty()) path += '.';
-    path += name;
-    return path;
-  };
-  auto ms = [](std::chrono::milliseconds value) { return std::to_string(value.count()); };
-  const auto max_ms = config_limits::max_delay.count();
-  const std::string ms_range = "a number of milliseconds from 0 to " + std::to_string(max_ms);
-
+  using detail::throw_out_of_bounds;
   if (config.max_retries > config_limits::max_retries)
-    throw config_error(key("max_retries"),
-                       "an integer from 0 to " + std::to_string(config_limits::max_retries),
-                       std::to_string(config.max_retries));
-  if (config.base_delay.count() < 0 || config.base_delay > config_limits::max_delay)
-    throw config_error(key("base_delay_ms"), ms_range, ms(config.base_delay));
-  if (config.max_delay.count() < 0 || config.max_delay > config_limits::max_delay)
-    throw config_error(key("max_delay_ms"), ms_range, ms(config.max_delay));
+    throw_out_of_bounds(prefix, "max_retries",
+                        "an integer from 0 to " + std::to_string(config_limits::max_retries),
+                        std::to_string(config.max_retries));
+  detail::check_milliseconds(prefix, "base_delay_ms", config.base_delay, false);
+  detail::check_milliseconds(prefix, "max_delay_ms", config.max_delay, false);
   if (config.base_delay > config.max_delay)
-    throw config_error(key("base_delay_ms"),
-                       "at most " + key("max_delay_ms") + " (" + ms(config.max_delay) + ")",
-                       ms(config.base_delay));
-  if (config.attempt_timeout.count() < 0 || config.attempt_timeout > config_limits::max_delay)
-    throw config_error(key("attempt_timeout_ms"), ms_range + " (0: no limit)", ms(config.attempt_timeout));
-  if (config.deadline.count() < 0 || config.deadline > config_limits::max_delay)
-    throw config_error(key("deadline_ms"), ms_range + " (0: no limit)", ms(config.deadline));
-  if (config.retry_after_max
-      && (config.retry_after_max->count() < 0 || *config.retry_after_max > config_limits::max_delay))
-    throw config_error(key("retry_after_max_ms"), ms_range, ms(*config.retry_after_max));
+    throw_out_of_bounds(prefix, "base_delay_ms",
+                        "at most " + std::string(prefix) + (prefix.empty() ? "" : ".") + "max_delay_ms ("
+                            + std::to_string(config.max_delay.count()) + ")",
+                        std::to_string(config.base_delay.count()));
+  detail::check_milliseconds(prefix, "attempt_timeout_ms", config.attempt_timeout, true);
+  detail::check_milliseconds(prefix, "deadline_ms", config.deadline, true);
+  if (config.retry_after_max)
+    detail::check_milliseconds(prefix, "retry_after_max_ms", *config.retry_after_max, false);
   const auto& budget = config.budget;
   if (budget.type == budget_config::kind::token_bucket) {
     if (!(budget.max_tokens >= 1 && budget.max_tokens <= 1000))
-      throw config_error(key("budget.max_tokens"), "a number from 1 to 1000",
-                         std::to_string(budget.max_tokens));
+      throw_out_of_bounds(prefix, "budget.max_tokens", "a number from 1 to 1000",
+                          std::to_string(budget.max_tokens));
     if (!(budget.token_ratio >= 0.001 && budget.token_ratio <= budget.max_tokens))
-      throw config_error(key("budget.token_ratio"), "a number from 0.001 to max_tokens",
-                         std::to_string(budget.token_ratio));
+      throw_out_of_bounds(prefix, "budget.token_ratio", "a number from 0.001 to max_tokens",
+                          std::to_string(budget.token_ratio));
   }
   if (budget.type == budget_config::kind::percent && !(budget.percent >= 0 && budget.percent <= 1000))
-    throw config_error(key("budget.percent"), "a number from 0 to 1000", std::to_string(budget.percent));
+    throw_out_of_bounds(prefix, "budget.percent", "a number from 0 to 1000", std::to_string(budget.percent));
   if (budget.min_retries > 1'000'000)
-    throw config_error(key("budget.min_retries"), "an integer from 0 to 1000000",
-                       std::to_string(budget.min_retries));
+    throw_out_of_bounds(prefix, "budget.min_retries", "an integer from 0 to 1000000",
+                        std::to_string(budget.min_retries));
   for (unsigned status = status_set::min_status; status < config_limits::min_retry_status; ++status)
     if (config.retry_on.contains(status))
-      throw config_error(key("retry_on"), "only HTTP error statuses from 400 to 599", std::to_string(status));
+      throw_out_of_bounds(prefix, "retry_on", "only HTTP error statuses from 400 to 599",
+                          std::to_string(status));
 }
 
 }  // namespace retryhttp

@@ -5,7 +5,6 @@
 // recipient must accept (section 5.6.7): IMF-fixdate, obsolete RFC 850, and asctime. Anything else is "no
 // hint", never an error: a malformed header falls back to the backoff delay.
 
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -48,15 +47,49 @@ constexpr std::optional<unsigned> month_number(std::string_view name) noexcept {
   return std::nullopt;
 }
 
-inline std::optional<sys_seconds> make_time(int year, unsigned month, int day, int hour, int minute,
-                                            int second) {
-  using namespace std::chrono;
-  const year_month_day date{std::chrono::year{year}, std::chrono::month{month},
-                            std::chrono::day{static_cast<unsigned>(day)}};
+// Dates are counted in plain integers (days and seconds since 1970-01-01) rather than with <chrono>'s
+// calendar types: the same results, and a small part of their cost to compile in every translation unit that
+// sends.
+
+/// Days from 1970-01-01 to year-month-day in the proleptic Gregorian calendar (the civil-from-days formulas
+/// published by Howard Hinnant, in 400-year eras).
+constexpr std::int64_t days_from_civil(std::int64_t year, unsigned month, unsigned day) noexcept {
+  year -= month <= 2 ? 1 : 0;
+  const std::int64_t era = (year >= 0 ? year : year - 399) / 400;
+  const std::int64_t year_of_era = year - era * 400;
+  const std::int64_t day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+  const std::int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  return era * 146097 + day_of_era - 719468;
+}
+
+/// The year of the day `days` after 1970-01-01.
+constexpr std::int64_t year_of_day(std::int64_t days) noexcept {
+  days += 719468;
+  const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const std::int64_t day_of_era = days - era * 146097;
+  const std::int64_t year_of_era =
+      (day_of_era - day_of_era / 1460 + day_of_era / 36524 - day_of_era / 146096) / 365;
+  const std::int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+  const std::int64_t shifted_month = (5 * day_of_year + 2) / 153;  // March is 0
+  return year_of_era + era * 400 + (shifted_month >= 10 ? 1 : 0);
+}
+
+constexpr unsigned days_in_month(std::int64_t year, unsigned month) noexcept {
+  if (month == 2) return (year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) ? 29 : 28;
+  return month == 4 || month == 6 || month == 9 || month == 11 ? 30 : 31;
+}
+
+inline constexpr std::int64_t seconds_per_day = 86'400;
+
+constexpr std::optional<sys_seconds> make_time(int year, unsigned month, int day, int hour, int minute,
+                                               int second) noexcept {
   // Years 1 to 9999 only: the range within_date_range holds `now` to, so a date and `now` always compare
   // in one range (a year 0000 compared with a clamped `now` asked for no wait although it was later).
-  if (year < 1 || year > 9999 || !date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
-  return sys_days{date} + hours{hour} + minutes{minute} + seconds{second};
+  if (year < 1 || year > 9999 || month < 1 || month > 12 || day < 1
+      || static_cast<unsigned>(day) > days_in_month(year, month) || hour > 23 || minute > 59 || second > 60)
+    return std::nullopt;
+  const std::int64_t days = days_from_civil(year, month, static_cast<unsigned>(day));
+  return sys_seconds(std::chrono::seconds(days * seconds_per_day + hour * 3600 + minute * 60 + second));
 }
 
 /// "HH:MM:SS" at `at`.
@@ -75,13 +108,12 @@ inline bool clock_time(std::string_view text, std::size_t& at, int& hour, int& m
 
 /// `now` held to the years an HTTP-date can name (1 to 9999), so that no arithmetic on it can overflow
 /// whatever clock it came from.
-inline sys_seconds within_date_range(sys_seconds now) noexcept {
-  using namespace std::chrono;
-  constexpr sys_seconds first{sys_days{year{1} / January / 1}};
+constexpr sys_seconds within_date_range(sys_seconds now) noexcept {
+  constexpr sys_seconds first{std::chrono::seconds(days_from_civil(1, 1, 1) * seconds_per_day)};
   // 9999-12-31 23:59:60, the latest instant a date can name (a leap second is accepted): no date is after
   // a `now` held here, so a `now` past the year 9999 asks for no wait, as the unclamped one would.
-  constexpr sys_seconds last{sys_days{year{9999} / December / 31} + hours{24}};
-  return std::clamp(now, first, last);
+  constexpr sys_seconds last{std::chrono::seconds((days_from_civil(9999, 12, 31) + 1) * seconds_per_day)};
+  return now < first ? first : now > last ? last : now;
 }
 
 /// The instant a two-digit RFC 850 date stands for, seen from `now`. RFC 9110 section 5.6.7 asks a recipient
@@ -91,11 +123,13 @@ inline sys_seconds within_date_range(sys_seconds now) noexcept {
 /// now, unlike a fixed cut-off such as "below 70 is 20xx", keeps working as the years pass.
 inline std::optional<sys_seconds> rfc850_date(int two_digits, unsigned month, int day, int hour, int minute,
                                               int second, sys_seconds now) {
-  using namespace std::chrono;
   now = within_date_range(now);
-  const int current = static_cast<int>(year_month_day{floor<days>(now)}.year());
+  const std::int64_t since_epoch = now.time_since_epoch().count();
+  const auto current = static_cast<int>(
+      year_of_day((since_epoch >= 0 ? since_epoch : since_epoch - (seconds_per_day - 1)) / seconds_per_day));
   const int year = current - current % 100 + two_digits;
-  const auto fifty_years = duration_cast<seconds>(years{50});
+  // 50 of <chrono>'s average Gregorian years (365.2425 days).
+  constexpr std::chrono::seconds fifty_years{50 * 31'556'952};
   const auto date = make_time(year, month, day, hour, minute, second);
   if (date && *date > now + fifty_years) return make_time(year - 100, month, day, hour, minute, second);
   if (date && *date < now - fifty_years) return make_time(year + 100, month, day, hour, minute, second);
@@ -194,7 +228,7 @@ inline std::optional<std::chrono::nanoseconds> parse_retry_after(std::string_vie
   if (*date <= now) return std::chrono::nanoseconds(0);
   // Both are seconds from years 0 to 9999 (a year_month_day of four digits): their difference fits easily
   // in seconds, and is clamped before the conversion to nanoseconds.
-  const std::chrono::seconds ahead = std::min<std::chrono::seconds>(*date - now, max_retry_after);
+  const std::chrono::seconds ahead = *date - now < max_retry_after ? *date - now : max_retry_after;
   return std::chrono::duration_cast<std::chrono::nanoseconds>(ahead);
 }
 
