@@ -76,6 +76,7 @@ std::vector<nanoseconds> sync_delays(std::uint64_t seed, std::initializer_list<t
 
 // The exemplar of docs/concepts/AsyncTransport.md: answers 204 to everything, on the handler's executor,
 // never from inside async_attempt.
+// --- docs/concepts/AsyncTransport.md begin
 struct always_ok_async_transport {
   using request_type = http::request<http::string_body>;
   using response_type = http::response<http::string_body>;
@@ -97,6 +98,7 @@ struct always_ok_async_transport {
         token, request.version());
   }
 };
+// --- docs/concepts/AsyncTransport.md end
 static_assert(retryhttp::AsyncTransport<always_ok_async_transport>);
 
 }  // namespace
