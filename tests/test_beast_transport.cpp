@@ -270,7 +270,7 @@ TEST_CASE("a complete response is delivered, with Host, User-Agent and Content-L
     CHECK_THAT(server.received_head(), Catch::StartsWith("GET /v1/vms HTTP/1.1\r\n"));
     CHECK_THAT(server.received_head(),
                Catch::Contains("Host: 127.0.0.1:" + std::to_string(server.port()) + "\r\n"));
-    CHECK_THAT(server.received_head(), Catch::Contains("User-Agent: retryhttp/0.1\r\n"));
+    CHECK_THAT(server.received_head(), Catch::Contains("User-Agent: retryhttp/" RETRYHTTP_VERSION_STRING "\r\n"));
   }
   SECTION("a POST whose body has no Content-Length yet, and a caller's own User-Agent") {
     canned_server server("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");

@@ -119,6 +119,22 @@ TEST_CASE("4xx and 500 are not retried: exactly one attempt, the response is the
   CHECK(f.clock.waits().empty());
 }
 
+TEST_CASE("a client made from a transport alone has the default config and uses that transport", "[client]") {
+  // The spelling a newcomer tries first: http_client<> client{beast_transport{url}}.
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  transport.script({t::respond(503), t::respond(200)});
+  retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock> client{transport};
+  CHECK(client.config() == retry_config{});
+  const auto result = client.send(request(http::verb::get, "/v1/vms"));
+  REQUIRE(result.ok());
+  CHECK(result.attempts() == 2);
+  CHECK(transport.attempt_count() == 2);  // the given transport (a handle to one script), not a default one
+  // The other policies are default-constructed: the client waited on a fake_clock of its own, not on `clock`.
+  CHECK(client.clock().waits().size() == 1);
+  CHECK(clock.waits().empty());
+}
+
 TEST_CASE("VM create is sent exactly once after an ambiguous failure", "[client][vmm]") {
   fixture f;
   SECTION("connection reset after the request was written") {

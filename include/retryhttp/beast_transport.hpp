@@ -20,6 +20,7 @@
 #include <retryhttp/http_endpoint.hpp>
 #include <retryhttp/tls_options.hpp>
 #include <retryhttp/transport.hpp>
+#include <retryhttp/version.hpp>
 
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
@@ -75,7 +76,7 @@ struct beast_transport_options {
   /// Interim (1xx) responses skipped before the final one; a server that sends more fails the attempt.
   unsigned max_interim_responses = 8;
   /// The User-Agent field, set when the request has none.
-  std::string user_agent = "retryhttp/0.1";
+  std::string user_agent = "retryhttp/" RETRYHTTP_VERSION_STRING;
   /// The Authorization field ("Bearer <token>"), set on the wire when the request has none, or empty. It is
   /// added to the copy that is written, never to the caller's request, so no observer event, message or
   /// formatter sees it; no error repeats it. Costs a copy of each request.

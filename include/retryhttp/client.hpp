@@ -106,6 +106,9 @@ class basic_client {
     budget_ = make_retry_budget(config_.budget);
   }
 
+  /// The default config with `transport`: `http_client<> client{beast_transport{url}}`.
+  explicit basic_client(T transport) : basic_client(retry_config{}, std::move(transport)) {}
+
   /// Sends `request`, retrying as the config and policies say, until a response is delivered or the call
   /// fails. Never throws for network or HTTP failures: those are in the result. Exceptions come only from the
   /// policies themselves (bad_alloc, a fake's scripting error).
@@ -142,7 +145,8 @@ class basic_client {
                                                 std::forward<Token>(token));
   }
 
-  /// Uses `budget` (or none) from now on; give several clients the same pointer to share it.
+  /// Uses `budget` (or none) from now on; give several clients the same pointer to share it. Not synchronised
+  /// with calls in flight: share budgets before the client is used by other threads.
   void share_budget(std::shared_ptr<retry_budget> budget) noexcept { budget_ = std::move(budget); }
   const std::shared_ptr<retry_budget>& budget() const noexcept { return budget_; }
 
