@@ -38,6 +38,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/system/errc.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <openssl/ssl.h>
 #include <sys/socket.h>
@@ -261,9 +262,9 @@ class beast_transport {
       detail::socket_stream stream(socket, deadline, s.receive_timeout, closer.stopped);
       if (s.tls) {
         const bound_layer bound(*s.tls, stream);
-        return write_and_read(s, *s.tls, request, needs_completion, closer.keep);
+        return write_and_read(s, {stream, &*s.tls}, request, needs_completion, closer.keep);
       }
-      return write_and_read(s, stream, request, needs_completion, closer.keep);
+      return write_and_read(s, {stream, nullptr}, request, needs_completion, closer.keep);
     }
 
     // While it lives, a stop requested from any thread sets `stopped` and shuts the socket down, which wakes
@@ -296,8 +297,64 @@ class beast_transport {
       detail::tls_socket_layer& layer;
     };
 
-    template <class Stream>
-    static attempt_outcome<response_type> write_and_read(state& s, Stream& stream,
+    // What the exchange writes to and reads from: the socket, or TLS over it, chosen at run time. One stream
+    // type, so that Beast's serializer and parser loops are compiled once, not once per stream; and the
+    // buffers reach either stream as one sequence type (at most 16 buffers a call, as socket_stream takes),
+    // so each stream's own write_some and read_some is compiled once as well.
+    struct exchange_stream {
+      detail::socket_stream& plain;
+      tls_stream* tls;
+
+      template <class Buffer>
+      struct buffer_list {
+        Buffer items[16];
+        std::size_t count = 0;
+        template <class Sequence>
+        explicit buffer_list(const Sequence& buffers) {
+          for (auto it = boost::asio::buffer_sequence_begin(buffers);
+               it != boost::asio::buffer_sequence_end(buffers) && count < 16; ++it)
+            if (const Buffer buffer(*it); buffer.size() != 0) items[count++] = buffer;
+        }
+        const Buffer* begin() const noexcept { return items; }
+        const Buffer* end() const noexcept { return items + count; }
+      };
+      using const_buffers = buffer_list<boost::asio::const_buffer>;
+      using mutable_buffers = buffer_list<boost::asio::mutable_buffer>;
+
+      template <class ConstBufferSequence>
+      std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
+        return write_list(const_buffers(buffers), ec);
+      }
+      template <class MutableBufferSequence>
+      std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
+        return read_list(mutable_buffers(buffers), ec);
+      }
+      // The throwing overloads SyncReadStream and SyncWriteStream ask for (Beast's http::write and read
+      // with an error_code never call them).
+      template <class ConstBufferSequence>
+      std::size_t write_some(const ConstBufferSequence& buffers) {
+        boost::system::error_code ec;
+        const std::size_t n = write_some(buffers, ec);
+        if (ec) throw boost::system::system_error(ec);
+        return n;
+      }
+      template <class MutableBufferSequence>
+      std::size_t read_some(const MutableBufferSequence& buffers) {
+        boost::system::error_code ec;
+        const std::size_t n = read_some(buffers, ec);
+        if (ec) throw boost::system::system_error(ec);
+        return n;
+      }
+
+      std::size_t write_list(const const_buffers& buffers, boost::system::error_code& ec) {
+        return tls ? tls->write_some(buffers, ec) : plain.write_some(buffers, ec);
+      }
+      std::size_t read_list(const mutable_buffers& buffers, boost::system::error_code& ec) {
+        return tls ? tls->read_some(buffers, ec) : plain.read_some(buffers, ec);
+      }
+    };
+
+    static attempt_outcome<response_type> write_and_read(state& s, exchange_stream stream,
                                                          const request_type& request, bool needs_completion,
                                                          bool& keep) {
       namespace http = boost::beast::http;
@@ -326,7 +383,7 @@ class beast_transport {
         parser.body_limit(s.options.body_limit);
         if (request.method() == http::verb::head) parser.skip(true);
         http::read(stream, s.buffer, parser, ec);
-        if constexpr (std::is_same_v<Stream, tls_stream>) {
+        if (stream.tls) {
           if (ec.category() == boost::asio::error::get_ssl_category()) s.tls_sessions.clear();
           if (ec && !s.answered && detail::is_client_certificate_alert(ec))
             return detail::client_certificate_refused(ec, s.options.tls);
