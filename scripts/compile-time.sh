@@ -154,6 +154,6 @@ if $first_build; then
   ninja -C "$build" >/dev/null
   targets=$(ninja -C "$build" -t targets all | grep -c ': \(cpp_COMPILER\|cpp_LINKER\)' || true)
   echo "first build of the repository: $((SECONDS - start)) s on $(nproc) cores ($targets compile and link steps)"
-  echo "the slowest steps (seconds, as ninja ran them, $(nproc) at a time):"
+  echo "the slowest steps (seconds each, as ninja ran them, several at a time):"
   awk 'NR > 1 { printf "  %6.1f %s\n", ($2 - $1) / 1000, $4 }' "$build/.ninja_log" | sort -rn | head -12
 fi

@@ -755,11 +755,15 @@ using async_http_client =
     basic_client<async_beast_transport<Executor>, exponential_backoff, system_clock, Idempotency>;
 
 #if defined(RETRYHTTP_SEPARATE_COMPILATION)
-// Compiled once, by the translation unit that includes <retryhttp/src.hpp>: the transport on Asio's
-// polymorphic executor, and its I/O for handlers without an allocator of their own.
-extern template class async_beast_transport<boost::asio::any_io_executor>;
-extern template struct async_beast_transport<boost::asio::any_io_executor>::attempt_io<
-    detail::cached_allocator<void>>;
+// Compiled once, by the translation unit that includes <retryhttp/src.hpp>: the transport on the executors
+// programs use (Asio's polymorphic one, an io_context's, and a strand of it), each with its I/O for handlers
+// without an allocator of their own.
+#define RETRYHTTP_DETAIL_ASYNC_BEAST_TRANSPORT(specifier, ...) \
+  specifier template class async_beast_transport<__VA_ARGS__>; \
+  specifier template struct async_beast_transport<__VA_ARGS__>::attempt_io<detail::cached_allocator<void>>;
+RETRYHTTP_DETAIL_ASYNC_BEAST_TRANSPORT(extern, boost::asio::any_io_executor)
+RETRYHTTP_DETAIL_ASYNC_BEAST_TRANSPORT(extern, boost::asio::io_context::executor_type)
+RETRYHTTP_DETAIL_ASYNC_BEAST_TRANSPORT(extern, boost::asio::strand<boost::asio::io_context::executor_type>)
 #endif
 
 }  // namespace retryhttp
