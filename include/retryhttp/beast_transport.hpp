@@ -333,17 +333,11 @@ class beast_transport {
       // with an error_code never call them).
       template <class ConstBufferSequence>
       std::size_t write_some(const ConstBufferSequence& buffers) {
-        boost::system::error_code ec;
-        const std::size_t n = write_some(buffers, ec);
-        if (ec) throw boost::system::system_error(ec);
-        return n;
+        return detail::or_throw([&](boost::system::error_code& ec) { return write_some(buffers, ec); });
       }
       template <class MutableBufferSequence>
       std::size_t read_some(const MutableBufferSequence& buffers) {
-        boost::system::error_code ec;
-        const std::size_t n = read_some(buffers, ec);
-        if (ec) throw boost::system::system_error(ec);
-        return n;
+        return detail::or_throw([&](boost::system::error_code& ec) { return read_some(buffers, ec); });
       }
 
       std::size_t write_list(const const_buffers& buffers, boost::system::error_code& ec) {

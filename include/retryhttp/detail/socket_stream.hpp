@@ -39,6 +39,16 @@
 
 namespace retryhttp::detail {
 
+/// The throwing read_some or write_some that SyncReadStream and SyncWriteStream ask for, from the error_code
+/// one (Beast's http::read and http::write with an error_code never call it).
+template <class Transfer>
+std::size_t or_throw(Transfer transfer) {
+  boost::system::error_code ec;
+  const std::size_t n = transfer(ec);
+  if (ec) throw boost::system::system_error(ec);
+  return n;
+}
+
 class socket_stream {
  public:
   using clock = std::chrono::steady_clock;
@@ -68,7 +78,7 @@ class socket_stream {
   }
   template <class MutableBufferSequence>
   std::size_t read_some(const MutableBufferSequence& buffers) {
-    return or_throw([&](boost::system::error_code& ec) { return read_some(buffers, ec); });
+    return detail::or_throw([&](boost::system::error_code& ec) { return read_some(buffers, ec); });
   }
 
   template <class ConstBufferSequence>
@@ -86,19 +96,10 @@ class socket_stream {
   }
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers) {
-    return or_throw([&](boost::system::error_code& ec) { return write_some(buffers, ec); });
+    return detail::or_throw([&](boost::system::error_code& ec) { return write_some(buffers, ec); });
   }
 
  private:
-  // The throwing overloads SyncReadStream and SyncWriteStream ask for.
-  template <class Transfer>
-  static std::size_t or_throw(Transfer transfer) {
-    boost::system::error_code ec;
-    const std::size_t n = transfer(ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
-
   // Up to 16 buffers per call (Beast's serializer hands over fewer); the rest go in the next call.
   struct vectors {
     template <class BufferSequence>
@@ -208,10 +209,7 @@ class tls_socket_layer {
   }
   template <class MutableBufferSequence>
   std::size_t read_some(const MutableBufferSequence& buffers) {
-    boost::system::error_code ec;
-    const std::size_t n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
+    return detail::or_throw([&](boost::system::error_code& ec) { return read_some(buffers, ec); });
   }
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
@@ -220,10 +218,7 @@ class tls_socket_layer {
   }
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers) {
-    boost::system::error_code ec;
-    const std::size_t n = write_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
+    return detail::or_throw([&](boost::system::error_code& ec) { return write_some(buffers, ec); });
   }
 
  private:
