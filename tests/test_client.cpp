@@ -14,6 +14,7 @@
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 // The ticket's acceptance criteria, on the fake transport and the fake clock: every attempt and every delay
@@ -118,6 +119,26 @@ TEST_CASE("4xx and 500 are not retried: exactly one attempt, the response is the
   CHECK(f.transport().attempt_count() == 1);
   CHECK(f.clock.waits().empty());
 }
+
+/// A Transport without a default constructor, as beast_transport.
+struct needs_a_url {
+  using request_type = http::request<http::string_body>;
+  using response_type = http::response<http::string_body>;
+  explicit needs_a_url(int) {}
+  retryhttp::attempt_outcome<response_type> attempt(const request_type&, const retryhttp::attempt_context&) {
+    return response_type{http::status::ok, 11};
+  }
+};
+// Answered without instantiating T() (clang instantiated a default argument `T transport = T()` here, a hard
+// error inside std::optional<basic_client<...>>).
+static_assert(!std::is_default_constructible_v<retryhttp::basic_client<needs_a_url>>);
+static_assert(std::is_constructible_v<retryhttp::basic_client<needs_a_url>, needs_a_url>);
+static_assert(std::is_constructible_v<retryhttp::basic_client<needs_a_url>, retry_config, needs_a_url>);
+/// The same with a default constructor.
+struct always_ok : needs_a_url {
+  always_ok() : needs_a_url(0) {}
+};
+static_assert(std::is_default_constructible_v<retryhttp::basic_client<always_ok>>);
 
 TEST_CASE("a client made from a transport alone has the default config and uses that transport", "[client]") {
   // The spelling a newcomer tries first: http_client<> client{beast_transport{url}}.

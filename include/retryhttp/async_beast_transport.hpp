@@ -237,7 +237,6 @@ class async_beast_transport {
     void cancel() {
       if (now == stage::done || canceled) return;
       canceled = true;
-      boost::system::error_code ignored;
       switch (now) {
         case stage::waiting:
           timer.cancel();

@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <concepts>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -94,8 +95,8 @@ class basic_client {
 
   /// Throws config_error when `config` is out of bounds (see validate()). A config that asks for a retry
   /// budget gets one of its own; share_budget() shares one between clients.
-  explicit basic_client(retry_config config = {}, T transport = T(), B backoff = B(), C clock = C(),
-                        I idempotency = I(), O observer = O())
+  explicit basic_client(retry_config config, T transport, B backoff = B(), C clock = C(), I idempotency = I(),
+                        O observer = O())
       : config_(std::move(config)),
         transport_(std::move(transport)),
         backoff_(std::move(backoff)),
@@ -108,6 +109,12 @@ class basic_client {
 
   /// The default config with `transport`: `http_client<> client{beast_transport{url}}`.
   explicit basic_client(T transport) : basic_client(retry_config{}, std::move(transport)) {}
+  /// `config` (or the default one) with a default-constructed transport. Only for a transport that has a
+  /// default constructor, so that std::is_default_constructible and std::optional ask the right question.
+  /// (A template, so that an explicit instantiation of basic_client does not instantiate it.)
+  template <class Transport = T>
+  requires std::default_initializable<Transport>
+  explicit basic_client(retry_config config = {}) : basic_client(std::move(config), Transport()) {}
 
   /// Sends `request`, retrying as the config and policies say, until a response is delivered or the call
   /// fails. Never throws for network or HTTP failures: those are in the result. Exceptions come only from the

@@ -72,7 +72,7 @@ void run_thousand_calls(unsigned threads, Executor executor, asio::io_context& i
   using transport_type = retryhttp::async_beast_transport<Executor>;
   using client_type = retryhttp::basic_client<transport_type, retryhttp::exponential_backoff,
                                               retryhttp::system_clock, vmm::orchestrator_idempotency>;
-  using result_type = client_type::result_type;
+  using result_type = typename client_type::result_type;
   retryhttp::retry_config config;
   config.base_delay = 50ms;  // a retry arrives after every first attempt: the faulty arrivals are first ones
   config.max_delay = 200ms;

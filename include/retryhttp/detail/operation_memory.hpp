@@ -50,12 +50,21 @@ class block_cache {
         ++free.count;
         return;
       }
-      return ::operator delete(pointer, block_size(c));
+      return release(pointer, block_size(c));
     }
-    ::operator delete(pointer, size);
+    release(pointer, size);
   }
 
  private:
+  // Sized deallocation when the compiler has it: clang 14 leaves it off unless -fsized-deallocation is given.
+  static void release(void* pointer, [[maybe_unused]] std::size_t size) noexcept {
+#if defined(__cpp_sized_deallocation)
+    ::operator delete(pointer, size);
+#else
+    ::operator delete(pointer);
+#endif
+  }
+
   static constexpr std::size_t classes = 5;  // 256, 512, 1,024, 2,048 and 4,096 bytes
   static constexpr std::size_t blocks_per_class = 64;
 
@@ -79,7 +88,7 @@ class block_cache {
       for (std::size_t c = 0; c < classes; ++c) {
         while (node* block = lists[c].head) {
           lists[c].head = block->next;
-          ::operator delete(block, block_size(c));
+          release(block, block_size(c));
         }
       }
       gone() = true;

@@ -136,7 +136,7 @@ class fake_async_transport {
     using signature = void(attempt_outcome<response_type>);
     return boost::asio::async_initiate<Token, signature>(
         [this](auto handler, request_type copied_request, attempt_context copied_context) {
-          start(std::move(handler), std::move(copied_request), std::move(copied_context));
+          this->start(std::move(handler), std::move(copied_request), std::move(copied_context));
         },
         token, request, context);
   }
