@@ -6,14 +6,15 @@
 // the CSV.
 //
 //  occ       Marc Brooker, "Exponential Backoff And Jitter" (AWS Architecture Blog, 2015) and its simulator
-//            aws-samples/aws-arch-backoff-simulator: N clients contend on one versioned row; each reads the
-//            version, then sends a conditional write; a write that finds another version fails and the client
-//            backs off (first backoff with n = 1) before reading again. Every message takes |Normal(10 ms, 2
-//            ms)|. Base 5 ms, cap 2000 ms. "calls" counts writes; "time" is the last event.
+//            aws-samples/aws-arch-backoff-simulator, whose model this is, message for message: N clients
+//            contend on one versioned row; each reads the version, then sends a conditional write; a write
+//            that finds another version fails, and when its answer arrives the client backs off (first
+//            backoff with n = 1), then reads again. Every message (read, its answer, write, its answer) takes
+//            |Normal(10 ms, 2 ms)|. Base 5 ms, cap 2000 ms. "calls" counts writes reaching the server; "time"
+//            is the last event, the last client receiving its successful write's answer.
 //  overload  a server that rejects a fraction p of attempts (or, with --capacity, everything beyond a fixed
-//  number of
-//            attempts per second); clients with the ticket's policy, with a retry budget, and with peers'
-//            defaults. Reports amplification (attempts / first tries) and the success rate.
+//            number of attempts per second); clients with the ticket's policy, with a retry budget, and with
+//            peers' defaults. Reports amplification (attempts / first tries) and the success rate.
 
 #include <retryhttp/backoff.hpp>
 #include <retryhttp/budget.hpp>
@@ -152,7 +153,20 @@ class event_queue {
   std::priority_queue<event, std::vector<event>, std::greater<>> events_;
 };
 
-/// Brooker's OCC experiment, one trial: returns {writes, time of the last event in ms}.
+/// Brooker's OCC experiment, one trial: returns {writes, completion time in ms}. The model is the reference
+/// simulator's (aws-samples/aws-arch-backoff-simulator, src/backoff_simulator.py), event for event:
+///
+///   t = 0      every client sends a read;
+///   read       reaches the server one message delay later and takes the version there; the answer reaches
+///              the client one message delay after that;
+///   write      the client sends it at once, conditional on that version; it reaches the server one message
+///              delay later: this is the "call" counted, and it succeeds when the row still has that version;
+///              the answer reaches the client one message delay after that;
+///   failure    the backoff (n = 1 for the first) starts when the failed answer reaches the client; then the
+///              client sends the next read, which reaches the server one message delay later.
+///
+/// So one round trip is four message delays, each |Normal(10 ms, 2 ms)|, and the backoff sits between two of
+/// them. The time is that of the last event, the answer to the last successful write reaching its client.
 inline std::pair<double, double> occ_trial(const std::string& strategy_name, unsigned clients,
                                            std::uint64_t seed) {
   clock_type clock;
@@ -165,37 +179,40 @@ inline std::pair<double, double> occ_trial(const std::string& strategy_name, uns
   };
   std::uint64_t version = 0;
   double writes = 0;
-  clock_type::time_point last{};
 
   struct client_state {
     std::function<nanoseconds(unsigned)> delay;
     unsigned failures = 0;
   };
   std::vector<client_state> states(clients);
-  std::function<void(unsigned)> start_read;
-  start_read = [&](unsigned id) {
-    // The read reaches the server after one latency and returns the version then; the write follows.
-    queue.after(latency(), [&, id] {
+  // send_read(id, wait): the client sends a read after `wait` (its backoff; 0 at the start). Each nested
+  // action below is one message arriving, one message delay after the previous one.
+  std::function<void(unsigned, nanoseconds)> send_read;
+  send_read = [&](unsigned id, nanoseconds wait) {
+    queue.after(wait + latency(), [&, id] {  // the read reaches the server
       const std::uint64_t seen = version;
-      queue.after(latency(), [&, id, seen] {
-        writes += 1;
-        last = queue.now();
-        if (version == seen) {
-          ++version;  // success: this client is done
-          return;
-        }
-        auto& state = states[id];
-        ++state.failures;
-        queue.after(state.delay(state.failures), [&, id] { start_read(id); });
+      queue.after(latency(), [&, id, seen] {    // its answer reaches the client, which sends the write
+        queue.after(latency(), [&, id, seen] {  // the write reaches the server: one call
+          writes += 1;
+          const bool success = version == seen;
+          if (success) ++version;
+          queue.after(latency(), [&, id, success] {  // its answer reaches the client
+            if (success) return;                     // this client is done
+            auto& state = states[id];
+            ++state.failures;
+            send_read(id, state.delay(state.failures));
+          });
+        });
       });
     });
   };
   for (unsigned id = 0; id < clients; ++id) {
     states[id].delay = policy.start(5ms, 2000ms);
-    queue.at(clock_type::time_point{}, [&, id] { start_read(id); });
+    send_read(id, nanoseconds(0));
   }
   queue.run();
-  return {writes, std::chrono::duration<double, std::milli>(last.time_since_epoch()).count()};
+  // The queue runs dry on the last event: the answer to the last successful write reaching its client.
+  return {writes, std::chrono::duration<double, std::milli>(queue.now().time_since_epoch()).count()};
 }
 
 inline row occ(const std::string& strategy_name, unsigned clients, unsigned trials, std::uint64_t seed) {
