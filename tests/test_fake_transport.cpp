@@ -55,6 +55,32 @@ TEST_CASE("the script plays one outcome per attempt, in order", "[fake_transport
   CHECK(transport.attempts()[1].result == observed_outcome::not_sent());
 }
 
+TEST_CASE("scripted fields arrive as written: twice when given twice, a Content-Length of the script's own",
+          "[fake_transport]") {
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  transport.script({t::respond(200, "abc").header("Set-Cookie", "a=1").header("set-cookie", "b=2"),
+                    t::respond(200, "abc").header("content-length", "7"), t::respond(204), t::respond(304)});
+
+  auto twice = transport.attempt(get("/"), {});
+  REQUIRE(twice.has_response());
+  CHECK(twice.response().count(http::field::set_cookie) == 2);
+  CHECK(twice.response().count(http::field::content_length) == 1);
+  CHECK(twice.response()[http::field::content_length] == "3");
+
+  auto own_length = transport.attempt(get("/"), {});
+  REQUIRE(own_length.has_response());
+  CHECK(own_length.response().count(http::field::content_length) == 1);
+  CHECK(own_length.response()[http::field::content_length] == "7");
+
+  // No body and no length for the statuses that have none.
+  for (int i = 0; i < 2; ++i) {
+    auto empty = transport.attempt(get("/"), {});
+    REQUIRE(empty.has_response());
+    CHECK(empty.response().count(http::field::content_length) == 0);
+  }
+}
+
 TEST_CASE("an attempt past the script throws unless otherwise() is set", "[fake_transport]") {
   t::fake_clock clock;
   t::fake_transport transport{clock};
