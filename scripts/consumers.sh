@@ -6,9 +6,10 @@
 # Each consumer compiles tests/consumers/main.cpp with strict warnings of its own as errors (-Wconversion
 # -Wsign-conversion -Wshadow) and GETs /v1/vms from an installed orchestrator-sim that answers 503 first: it
 # must print "200 after 2 attempts". The install is checked too: headers, LICENSE, the pkg-config and CMake
-# files, vmm-ctl and orchestrator-sim. Then a release build of the project (--buildtype=release), which a
-# packager makes first. Needs build/ built (scripts/build.sh). One "PASS name" or "FAIL name" line per check
-# goes to build/consumer-results.txt, which .ci/run counts. Exit status: 0 when every check passed.
+# files, vmm-ctl and orchestrator-sim, vmm-ctl's manual page and its bash and zsh completions. Then a release
+# build of the project (--buildtype=release), which a packager makes first. Needs build/ built
+# (scripts/build.sh). One "PASS name" or "FAIL name" line per check goes to build/consumer-results.txt, which
+# .ci/run counts. Exit status: 0 when every check passed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit
 repo=$PWD
@@ -39,7 +40,8 @@ missing=0
 for file in include/retryhttp/client.hpp include/retryhttp/version.hpp include/retryhttp/beast_transport.hpp \
   include/vmm/host_client.hpp share/doc/retryhttp/LICENSE "$libdir/pkgconfig/retryhttp.pc" \
   share/cmake/retryhttp/retryhttpConfig.cmake share/cmake/retryhttp/retryhttpConfigVersion.cmake \
-  bin/vmm-ctl bin/orchestrator-sim; do
+  bin/vmm-ctl bin/orchestrator-sim share/man/man1/vmm-ctl.1 share/bash-completion/completions/vmm-ctl \
+  share/zsh/site-functions/_vmm-ctl; do
   [[ -e $root/$file ]] || { echo "consumers.sh: the install has no $file" >&2; missing=1; }
 done
 record installed-files $missing

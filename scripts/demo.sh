@@ -4,12 +4,65 @@
 # retries happening, and stops the simulator. Then, for the library alone, the retry loop on the fakes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build.sh >/dev/null
 
-sim=build/tools/orchestrator-sim/orchestrator-sim
-ctl=build/tools/vmm-ctl/vmm-ctl
+usage() {
+  cat <<'USAGE'
+usage: scripts/demo.sh [--seed N] [--config FILE]
+       scripts/demo.sh --help
+
+Builds everything (build/), starts orchestrator-sim with a few faults, runs a vmm-ctl --verbose session
+against it that shows retries, a lost create and its check, stops the simulator; then runs retry-demo, the
+retry loop alone on the fake transport and the fake clock.
+
+  --seed N       the seed of retry-demo's jitter (default 42); the vmm-ctl session's jitter is random
+  --config FILE  a retry config, {"retry": {"max_retries": 3, "base_delay_ms": 500, ...}}, used by both
+                 parts: vmm-ctl reads it as its config file (endpoint: the simulator's), retry-demo as
+                 its retry policy. Default: short delays for vmm-ctl, the library's defaults for
+                 retry-demo.
+  --help         this text
+
+DEMO_BUILD_DIR=DIR takes the programs already built in DIR and builds nothing.
+USAGE
+}
+
+seed=""
+config=""
+while (($# > 0)); do
+  case $1 in
+    --help | -h)
+      usage
+      exit 0 ;;
+    --seed | --config)
+      if (($# < 2)); then
+        echo "demo.sh: $1 needs a value" >&2
+        exit 2
+      fi
+      if [[ $1 == --seed ]]; then seed=$2; else config=$2; fi
+      shift 2 ;;
+    *)
+      echo "demo.sh: unknown argument \"$1\" (see scripts/demo.sh --help)" >&2
+      exit 2 ;;
+  esac
+done
+if [[ -n $config && ! -f $config ]]; then
+  echo "demo.sh: --config: $config is not a readable file" >&2
+  exit 2
+fi
+if [[ -n $seed && ! $seed =~ ^[0-9]+$ ]]; then
+  echo "demo.sh: --seed: expected a non-negative integer, got \"$seed\"" >&2
+  exit 2
+fi
+
+build=${DEMO_BUILD_DIR:-build}
+if [[ -z ${DEMO_BUILD_DIR:-} ]]; then
+  bash scripts/build.sh >/dev/null
+fi
+
+sim=$build/tools/orchestrator-sim/orchestrator-sim
+ctl=$build/tools/vmm-ctl/vmm-ctl
 work=$(mktemp -d)
-trap 'kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null; rm -rf "$work"' EXIT
+sim_pid=""
+trap '[[ -n $sim_pid ]] && kill "$sim_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
 # Faults: the first list answers 503 twice; the first start loses its connection; the first get is slow;
 # the first stop gets a 503 with Retry-After: 1; the second and third creates are applied but their responses
@@ -26,16 +79,20 @@ for _ in $(seq 1 100); do grep -q "listening on" "$work/sim.out" 2>/dev/null && 
 endpoint=$(sed -n 's/^listening on //p' "$work/sim.out")
 echo "== orchestrator-sim at $endpoint"
 
-cat >"$work/config.json" <<JSON
-{"endpoint": "$endpoint", "timeout_ms": 2000,
+user_config=$config
+if [[ -z $config ]]; then
+  config=$work/config.json
+  cat >"$config" <<JSON
+{"timeout_ms": 2000,
  "retry": {"max_retries": 3, "base_delay_ms": 200, "max_delay_ms": 2000, "retry_on": [502, 503, 504]}}
 JSON
+fi
 
 run() {
   echo
   echo "\$ vmm-ctl --verbose $*"
   set +e
-  "$ctl" --config "$work/config.json" --verbose "$@"
+  "$ctl" --config "$config" --endpoint "$endpoint" --verbose "$@"
   echo "(exit $?)"
   set -e
 }
@@ -56,4 +113,7 @@ cat "$work/sim.log"
 
 echo
 echo "== the retry loop alone, on the fake transport and fake clock"
-build/tools/retry-demo/retry-demo "$@"
+demo_args=()
+[[ -n $user_config ]] && demo_args+=(--config "$user_config")
+[[ -n $seed ]] && demo_args+=(--seed "$seed")
+"$build/tools/retry-demo/retry-demo" "${demo_args[@]}"

@@ -766,3 +766,33 @@ TEST_CASE("the Authorization option goes on the wire only", "[async_beast_transp
   CHECK(request.count(http::field::authorization) == 0);
   CHECK(c.outcomes[0]->endpoint() == server.url().substr(7));  // "127.0.0.1:PORT"
 }
+
+TEST_CASE("async: a host name that does not exist (NXDOMAIN) fails at once: permanent, one attempt",
+          "[async_beast_transport][dns]") {
+  // RFC 6761 reserves .invalid. A machine without any DNS may answer "try again" instead (transient,
+  // retried): then nothing is checked here; the classification itself is checked in test_beast_transport.
+  asio::io_context io;
+  retryhttp::retry_config config;
+  config.base_delay = 300ms;  // three retries would wait at least 0.9 s
+  config.max_delay = 300ms;
+  config.attempt_timeout = 3s;
+  retryhttp::async_http_client<> client(
+      config, transport_type(io.get_executor(), "http://no-such-host.invalid:8080"));
+  const request_type request = get();
+  std::optional<retryhttp::send_result<transport_type::response_type>> result;
+  const auto start = std::chrono::steady_clock::now();
+  client.async_send(request, [&](auto r) { result.emplace(std::move(r)); });
+  run_until(io, [&] { return result.has_value(); });
+  const auto took = std::chrono::steady_clock::now() - start;
+  REQUIRE(result.has_value());
+  REQUIRE_FALSE(result->ok());
+  REQUIRE(result->failure() != nullptr);
+  if (result->failure()->code != asio::error::host_not_found) {
+    WARN("no NXDOMAIN here (no DNS?): " << result->message());
+    return;
+  }
+  CHECK(result->failure()->permanent);
+  CHECK(result->error() == retryhttp::error::permanent_failure);
+  CHECK(result->attempts() == 1);
+  CHECK(took < 900ms);
+}

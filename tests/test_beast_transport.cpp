@@ -270,7 +270,8 @@ TEST_CASE("a complete response is delivered, with Host, User-Agent and Content-L
     CHECK_THAT(server.received_head(), Catch::StartsWith("GET /v1/vms HTTP/1.1\r\n"));
     CHECK_THAT(server.received_head(),
                Catch::Contains("Host: 127.0.0.1:" + std::to_string(server.port()) + "\r\n"));
-    CHECK_THAT(server.received_head(), Catch::Contains("User-Agent: retryhttp/" RETRYHTTP_VERSION_STRING "\r\n"));
+    CHECK_THAT(server.received_head(),
+               Catch::Contains("User-Agent: retryhttp/" RETRYHTTP_VERSION_STRING "\r\n"));
   }
   SECTION("a POST whose body has no Content-Length yet, and a caller's own User-Agent") {
     canned_server server("HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
@@ -1074,4 +1075,35 @@ TEST_CASE("the Authorization option reaches no observer event, formatter or mess
   CHECK(result.message().find("SECRET") == std::string::npos);
   // ... while the server got it with every attempt.
   CHECK_THAT(server.received_head(), Catch::Contains("Authorization: " + secret + "\r\n"));
+}
+
+TEST_CASE("a host name that does not exist (NXDOMAIN) fails at once: permanent, one attempt",
+          "[beast_transport][dns]") {
+  // The DNS's definite "no such name" would be its answer again; a time-out or a server failure would not.
+  CHECK(retryhttp::detail::is_permanent_resolve_error(asio::error::host_not_found));
+  CHECK_FALSE(retryhttp::detail::is_permanent_resolve_error(asio::error::host_not_found_try_again));
+  CHECK_FALSE(retryhttp::detail::is_permanent_resolve_error(asio::error::connection_refused));
+
+  // RFC 6761 reserves .invalid: no such name ever resolves. A machine without any DNS may answer "try again"
+  // instead, which is transient and retried: then only the classification above is checked.
+  retryhttp::retry_config config;
+  config.base_delay = 300ms;  // three retries would wait at least 0.9 s
+  config.max_delay = 300ms;
+  config.attempt_timeout = 3s;
+  retryhttp::http_client<> client{config, beast_transport{"http://no-such-host.invalid:8080"}};
+  const auto start = std::chrono::steady_clock::now();
+  const auto result = client.send({http::verb::get, "/v1/vms", 11});
+  const auto took = std::chrono::steady_clock::now() - start;
+  REQUIRE_FALSE(result.ok());
+  REQUIRE(result.failure() != nullptr);
+  if (result.failure()->code != asio::error::host_not_found) {
+    WARN("no NXDOMAIN here (no DNS?): " << result.message());
+    return;
+  }
+  CHECK(result.failure()->permanent);
+  CHECK(result.failure()->kind == failure_kind::not_sent);
+  CHECK(result.error() == retryhttp::error::permanent_failure);
+  CHECK(result.attempts() == 1);
+  CHECK(took < 900ms);
+  CHECK_THAT(result.message(), Catch::Contains("no-such-host.invalid"));
 }

@@ -198,3 +198,30 @@ TEST_CASE("a config that cannot be read says why: missing, a directory, too larg
   CHECK(vmm::load_ctl_config((dir / "at-limit.json").string()).source == (dir / "at-limit.json").string());
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("$VMM_CTL_ENDPOINT replaces the config's endpoints; a bad one names the variable", "[ctl_config]") {
+  vmm::ctl_config config;
+  config.endpoints = {"http://a.example:8080", "http://b.example:8080"};
+  ::unsetenv("VMM_CTL_ENDPOINT");
+  auto unset = config;
+  vmm::apply_endpoint_environment(unset);
+  CHECK(unset.endpoints == config.endpoints);
+  ::setenv("VMM_CTL_ENDPOINT", "", 1);  // set but empty counts as not set
+  auto empty = config;
+  vmm::apply_endpoint_environment(empty);
+  CHECK(empty.endpoints == config.endpoints);
+  ::setenv("VMM_CTL_ENDPOINT", "http://127.0.0.1:9090", 1);
+  auto replaced = config;
+  vmm::apply_endpoint_environment(replaced);
+  CHECK(replaced.endpoints == std::vector<std::string>{"http://127.0.0.1:9090"});
+  ::setenv("VMM_CTL_ENDPOINT", "ftp://127.0.0.1:21", 1);
+  try {
+    auto refused = config;
+    vmm::apply_endpoint_environment(refused);
+    FAIL("accepted an ftp:// endpoint");
+  } catch (const config_error& error) {
+    CHECK(error.key_path() == "$VMM_CTL_ENDPOINT");
+    CHECK_THAT(error.what(), Catch::Contains("expected an http://"));
+  }
+  ::unsetenv("VMM_CTL_ENDPOINT");
+}

@@ -431,7 +431,11 @@ class async_beast_transport {
       if (a.now != stage::resolving) return;  // the attempt already ended (timed out or cancelled)
       a.timer.cancel();
       if (a.canceled) return abandon_connect(std::move(self), canceled_code(), {});
-      if (ec) return abandon_connect(std::move(self), ec, "resolving " + a.owner->endpoint.host);
+      if (ec) {
+        auto failed = fail(failure_kind::not_sent, ec, "resolving " + a.owner->endpoint.host);
+        failed.permanent = detail::is_permanent_resolve_error(ec);
+        return abandon_connect(std::move(self), std::move(failed));
+      }
       for (const auto& entry : results) a.resolved.emplace_back(entry.endpoint());
       connect(std::move(self), a.resolved);
     }
@@ -747,7 +751,7 @@ class async_beast_transport {
   std::shared_ptr<pool> pool_;
 };
 
-/// The asynchronous client most programs want: real HTTP on the caller's executor, the ticket's backoff,
+/// The asynchronous client most programs want: real HTTP on the caller's executor, the default backoff,
 /// steady time, RFC 9110 idempotency.
 template <class Idempotency = method_idempotency, class Executor = boost::asio::any_io_executor>
 using async_http_client =

@@ -508,9 +508,12 @@ class beast_transport {
             s.endpoint.host, s.endpoint.port,
             [this](boost::system::error_code ec, tcp::resolver::results_type resolved) {
               resolve_timer.cancel();
-              if (ec)
-                return fail(resolve_timed_out ? make_error_code(boost::system::errc::timed_out) : ec,
-                            "resolving " + s.endpoint.host);
+              if (ec) {
+                fail(resolve_timed_out ? make_error_code(boost::system::errc::timed_out) : ec,
+                     "resolving " + s.endpoint.host);
+                failed->permanent = detail::is_permanent_resolve_error(failed->code);
+                return;
+              }
               for (const auto& entry : resolved) endpoints.emplace_back(entry.endpoint());
               connect();
             });
@@ -541,7 +544,7 @@ class beast_transport {
   std::unique_ptr<state> state_;
 };
 
-/// The client most programs want: real HTTP, the ticket's backoff, steady time, RFC 9110 idempotency.
+/// The client most programs want: real HTTP, the default backoff, steady time, RFC 9110 idempotency.
 template <class Idempotency = method_idempotency>
 using http_client = basic_client<beast_transport, exponential_backoff, system_clock, Idempotency>;
 

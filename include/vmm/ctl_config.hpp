@@ -10,6 +10,7 @@
 //    "token_file": "token"}
 // Relative file names are taken from the config file's directory. The token comes from $VMM_CTL_TOKEN when
 // that is set, else from token_file; it is sent as "Authorization: Bearer TOKEN" and never printed.
+// $VMM_CTL_ENDPOINT, when set, replaces the endpoints (apply_endpoint_environment); --endpoint replaces both.
 // Found at --config PATH, else $VMM_CTL_CONFIG, else $XDG_CONFIG_HOME/vmm-ctl/config.json, else
 // ~/.config/vmm-ctl/config.json, else the built-in defaults. Every error names the key
 // (retryhttp::config_error).
@@ -224,8 +225,8 @@ inline ctl_config load_ctl_config(const std::optional<std::string>& explicit_pat
   }
 }
 
-/// $VMM_CTL_TOKEN, when set and not empty, replaces the config's token. Throws retryhttp::config_error for a token that
-/// cannot be sent, without quoting it.
+/// $VMM_CTL_TOKEN, when set and not empty, replaces the config's token. Throws retryhttp::config_error for a
+/// token that cannot be sent, without quoting it.
 inline void apply_token_environment(ctl_config& config) {
   const char* token = std::getenv("VMM_CTL_TOKEN");
   if (!token || !*token) return;  // set but empty counts as not set, as for $VMM_CTL_CONFIG
@@ -233,6 +234,15 @@ inline void apply_token_environment(ctl_config& config) {
     throw retryhttp::config_error("$VMM_CTL_TOKEN", "a bearer token", problem);
   config.token = token;
   config.token_source = "$VMM_CTL_TOKEN";
+}
+
+/// $VMM_CTL_ENDPOINT, when set and not empty, replaces the config's endpoints with its one URL (--endpoint in
+/// turn replaces it). Throws retryhttp::config_error naming $VMM_CTL_ENDPOINT for a URL no transport takes.
+inline void apply_endpoint_environment(ctl_config& config) {
+  const char* endpoint = std::getenv("VMM_CTL_ENDPOINT");
+  if (!endpoint || !*endpoint) return;
+  check_endpoint(endpoint, "$VMM_CTL_ENDPOINT");
+  config.endpoints = {endpoint};
 }
 
 }  // namespace vmm

@@ -57,7 +57,7 @@ enum class call_outcome {
   ok,                     ///< 2xx with a body of the expected shape
   http_error,             ///< the server's final answer was an error status (4xx, 500, or a 5xx not retried)
   network_error,          ///< transport failure, or retries exhausted
-  may_have_been_applied,  ///< a non-idempotent request failed after it may have reached the server
+  may_have_been_applied,  ///< a non-idempotent request may have been applied: its answer lost, or a 503
   canceled,               ///< the stop token fired
   bad_response,           ///< 2xx with a body that is not what the API promises
   bad_argument,           ///< rejected before anything was sent (an invalid VM name)
@@ -295,9 +295,9 @@ class host_client {
       if (reason == retryhttp::error::canceled) {
         result.outcome = call_outcome::canceled;
       } else if (reason == retryhttp::error::may_have_been_applied) {
-        // An answer from the server (a 503 to a create) is its final word: an error status. A lost answer is
-        // the ambiguous case that needs the caller's attention.
-        result.outcome = sent.has_response() ? call_outcome::http_error : call_outcome::may_have_been_applied;
+        // A lost answer, or a retryable status (502, 503, 504: a gateway may answer so after it passed the
+        // request on): either way the request may have been applied, and the caller needs to check.
+        result.outcome = call_outcome::may_have_been_applied;
       } else {
         result.outcome = call_outcome::network_error;
       }

@@ -5,6 +5,7 @@
 #include <retryhttp/beast_transport.hpp>
 
 #include <retryhttp/client.hpp>
+#include <retryhttp/version.hpp>
 #include <vmm/host_client.hpp>
 #include <vmm/orchestrator_idempotency.hpp>
 
@@ -24,6 +25,7 @@
 
 #include "process.hpp"
 #include "simulator.hpp"
+#include "terminal.hpp"
 
 using namespace std::chrono_literals;
 namespace http = boost::beast::http;
@@ -59,9 +61,15 @@ struct ctl_run {
   std::string err;
 };
 
-ctl_run vmm_ctl(const std::vector<std::string>& args, std::chrono::milliseconds limit = 30s) {
-  it::process ctl(it::env_or_fail("VMM_CTL"), args,
-                  {"VMM_CTL_CONFIG=", "XDG_CONFIG_HOME=/nonexistent", "HOME=/nonexistent"});
+// No config, endpoint or token from the environment unless a test gives one.
+const std::vector<std::string> clean_env{"VMM_CTL_CONFIG=", "XDG_CONFIG_HOME=/nonexistent",
+                                         "HOME=/nonexistent"};
+
+ctl_run vmm_ctl(const std::vector<std::string>& args, std::chrono::milliseconds limit = 30s,
+                const std::vector<std::string>& env = {}) {
+  std::vector<std::string> environment = clean_env;
+  environment.insert(environment.end(), env.begin(), env.end());
+  it::process ctl(it::env_or_fail("VMM_CTL"), args, environment);
   const auto code = ctl.wait_for(limit);
   REQUIRE(code.has_value());
   return {*code, ctl.out(), ctl.err()};
@@ -233,7 +241,10 @@ TEST_CASE("SIGINT during a 5 s wait ends vmm-ctl with 130 and no further request
   CHECK(sim.count("GET /v1/vms") == 1);
 }
 
-TEST_CASE("SIGTERM during a request in flight ends vmm-ctl with 130 at once", "[integration][vmm-ctl]") {
+TEST_CASE("a signal during a request in flight ends vmm-ctl at once: 130 for SIGINT, 143 for SIGTERM",
+          "[integration][vmm-ctl]") {
+  const auto [signal_number, expected_code] = GENERATE(table<int, int>({{SIGINT, 130}, {SIGTERM, 143}}));
+  CAPTURE(signal_number);
   simulator sim({"GET /v1/vms * hang"});
   const auto config = write_config("long.json", R"({"timeout_ms": 60000})");
   it::process ctl(it::env_or_fail("VMM_CTL"), {"--config", config, "--endpoint", sim.url(), "list"});
@@ -241,10 +252,13 @@ TEST_CASE("SIGTERM during a request in flight ends vmm-ctl with 130 at once", "[
   while (sim.count("GET /v1/vms") == 0 && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(10ms);
   REQUIRE(sim.count("GET /v1/vms") == 1);
-  ctl.signal(SIGTERM);
+  const auto signalled_at = std::chrono::steady_clock::now();
+  ctl.signal(signal_number);
   const auto code = ctl.wait_for(4s);
   REQUIRE(code.has_value());
-  CHECK(*code == 130);
+  CHECK(*code == expected_code);
+  CHECK(std::chrono::steady_clock::now() - signalled_at < 3s);  // far less than the 60 s attempt timeout
+  CHECK(ctl.err().find("interrupted") != std::string::npos);
   CHECK(sim.count("GET /v1/vms") == 1);
 }
 
@@ -495,4 +509,355 @@ TEST_CASE("over a Unix domain socket: vmm-ctl lists, a 503 is retried, a lost cr
   auto created = vmm_ctl({"--config", config, "--endpoint", sim.url(), "create", "web-1"});
   CHECK(created.code == 4);
   CHECK(sim.count("POST /v1/vms") == 1);  // applied, answer lost: never sent again
+}
+
+// ---- vmm-ctl as an operator's tool: output formats, flags, help, every input checked
+// ------------------------------------------------
+
+namespace {
+
+/// Two VMs on the simulator, made through the API.
+void create_two(const simulator& sim) {
+  auto host = fast_host(sim.url());
+  REQUIRE(host.create_vm({"web-1", 2, 1024, "debian-12"}).ok());
+  REQUIRE(host.create_vm({"db-1", 4, 4096, "postgres-16"}).ok());
+}
+
+/// The lines of `text`, without the empty last one.
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::string line;
+  for (const char c : text) {
+    if (c == '\n') {
+      lines.push_back(line);
+      line.clear();
+    } else {
+      line += c;
+    }
+  }
+  if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("vmm-ctl list: a table on a terminal, JSON through a pipe, names with -o name",
+          "[integration][vmm-ctl][output]") {
+  simulator sim;
+  create_two(sim);
+  const std::string ctl = it::env_or_fail("VMM_CTL");
+  const std::vector<std::string> base{"--config", fast_config(), "--endpoint", sim.url()};
+  auto with = [&](std::vector<std::string> more) {
+    auto args = base;
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+
+  SECTION("a terminal gets a table, aligned, one VM per row") {
+    const auto run = it::run_on_terminal(ctl, with({"list"}), clean_env);
+    INFO(run.out);
+    REQUIRE(run.code == 0);
+    const auto lines = lines_of(run.out);
+    REQUIRE(lines.size() == 3);
+    CHECK(lines[0].starts_with("NAME"));
+    CHECK(lines[0].find("STATE") != std::string::npos);
+    CHECK(lines[0].find("MEMORY") != std::string::npos);
+    // Sorted as the server lists them; each column starts where its header does.
+    CHECK(lines[1].starts_with("db-1 "));
+    CHECK(lines[2].starts_with("web-1 "));
+    CHECK(lines[1].find("stopped") == lines[0].find("STATE"));
+    CHECK(lines[2].find("1024 MiB") == lines[0].find("MEMORY"));
+    CHECK(lines[1].find("postgres-16") == lines[0].find("IMAGE"));
+    CHECK(run.out.find('{') == std::string::npos);
+  }
+  SECTION("a pipe gets the server's JSON, as before") {
+    const auto run = it::run_into_pipe(ctl, with({"list"}), clean_env);
+    REQUIRE(run.code == 0);
+    const auto value = boost::json::parse(run.out);
+    CHECK(value.at("vms").as_array().size() == 2);
+    CHECK(lines_of(run.out).size() == 1);
+  }
+  SECTION("-o json on a terminal, -o table through a pipe: the option wins") {
+    const auto json = it::run_on_terminal(ctl, with({"-o", "json", "list"}), clean_env);
+    REQUIRE(json.code == 0);
+    CHECK(boost::json::parse(json.out).at("vms").as_array().size() == 2);
+    const auto table = it::run_into_pipe(ctl, with({"list", "--output=table"}), clean_env);
+    REQUIRE(table.code == 0);
+    CHECK(table.out.starts_with("NAME"));
+  }
+  SECTION("-o name: one name per line, for scripts") {
+    const auto run = it::run_into_pipe(ctl, with({"-oname", "list"}), clean_env);
+    REQUIRE(run.code == 0);
+    CHECK(run.out == "db-1\nweb-1\n");
+    const auto one = it::run_into_pipe(ctl, with({"get", "web-1", "-o", "name"}), clean_env);
+    CHECK(one.out == "web-1\n");
+  }
+  SECTION("get on a terminal: a table of one row") {
+    const auto run = it::run_on_terminal(ctl, with({"get", "db-1"}), clean_env);
+    REQUIRE(run.code == 0);
+    const auto lines = lines_of(run.out);
+    REQUIRE(lines.size() == 2);
+    CHECK(lines[1].starts_with("db-1 "));
+  }
+}
+
+TEST_CASE("vmm-ctl: --flag=value for every flag, -- before a name that starts with '-'",
+          "[integration][vmm-ctl][flags]") {
+  simulator sim;
+  const auto created =
+      vmm_ctl({"--config=" + fast_config(), "--endpoint=" + sim.url(), "--output=json", "--retries=1",
+               "--timeout=10s", "create", "web-1", "--cpus=2", "--memory-mib=1024", "--image=img-1"});
+  CAPTURE(created.err);
+  REQUIRE(created.code == 0);
+  const auto vm = boost::json::parse(created.out);
+  CHECK(vm.at("cpus").as_int64() == 2);
+  CHECK(vm.at("memory_mib").as_int64() == 1024);
+  CHECK(vm.at("image").as_string() == "img-1");
+
+  // A name that starts with '-' is an option unless "--" ended them.
+  const auto refused = vmm_ctl({"--endpoint", sim.url(), "create", "-web"});
+  CHECK(refused.code == 2);
+  CHECK(refused.err.find("unknown option \"-web\"") != std::string::npos);
+  const auto dashed = vmm_ctl({"--endpoint", sim.url(), "-o", "json", "create", "--", "-web"});
+  CAPTURE(dashed.err);
+  CHECK(dashed.code == 0);
+  CHECK(boost::json::parse(dashed.out).at("name").as_string() == "-web");
+  // Options still come before "--"; after it, "--help" is a name, not a request for help.
+  const auto got = vmm_ctl({"get", "--endpoint", sim.url(), "-o", "name", "--", "-web"});
+  CHECK(got.code == 0);
+  CHECK(got.out == "-web\n");
+  CHECK(vmm_ctl({"--endpoint", sim.url(), "get", "--", "--help"}).code == 1);  // 404: asked, not helped
+  CHECK(sim.count("POST /v1/vms") == 2);
+}
+
+TEST_CASE("vmm-ctl --quiet prints nothing on success; errors still go to stderr",
+          "[integration][vmm-ctl][flags]") {
+  simulator sim;
+  const auto created = vmm_ctl({"--endpoint", sim.url(), "--quiet", "create", "web-1"});
+  CHECK(created.code == 0);
+  CHECK(created.out.empty());
+  const auto listed = vmm_ctl({"--endpoint", sim.url(), "-q", "-o", "json", "list"});
+  CHECK(listed.code == 0);
+  CHECK(listed.out.empty());
+  const auto missing = vmm_ctl({"--endpoint", sim.url(), "-q", "get", "nope"});
+  CHECK(missing.code == 1);
+  CHECK(missing.out.empty());
+  CHECK(missing.err.find("404") != std::string::npos);
+  CHECK(sim.count("POST /v1/vms") == 1);
+}
+
+TEST_CASE("vmm-ctl --retries N makes N re-sends; --retries 0 makes none", "[integration][vmm-ctl][flags]") {
+  simulator sim({"GET /v1/vms * status 503"});
+  const auto one = vmm_ctl({"--config", fast_config(), "--endpoint", sim.url(), "--retries", "1", "list"});
+  CHECK(one.code == 3);
+  CHECK(one.err.find("after 1 retr") != std::string::npos);
+  CHECK(sim.count("GET /v1/vms") == 2);
+  const auto none = vmm_ctl({"--config", fast_config(), "--endpoint", sim.url(), "--retries=0", "list"});
+  CHECK(none.code == 3);
+  CHECK(sim.count("GET /v1/vms") == 3);
+}
+
+TEST_CASE("vmm-ctl --timeout bounds the whole call, whatever the attempt timeout",
+          "[integration][vmm-ctl][flags]") {
+  simulator sim({"GET /v1/vms * hang"});
+  const auto config = write_config("slow_attempts.json", R"({"timeout_ms": 30000})");
+  const auto start = std::chrono::steady_clock::now();
+  const auto run = vmm_ctl({"--config", config, "--endpoint", sim.url(), "--timeout", "400ms", "list"});
+  const auto took = std::chrono::steady_clock::now() - start;
+  CAPTURE(run.err);
+  CHECK(run.code == 3);
+  CHECK(run.err.find("deadline exceeded after 1 attempt") != std::string::npos);
+  CHECK(took < 10s);  // far below the 30 s attempt timeout
+  CHECK(sim.count("GET /v1/vms") == 1);
+}
+
+TEST_CASE("$VMM_CTL_ENDPOINT replaces the config's endpoint, and --endpoint replaces it",
+          "[integration][vmm-ctl][flags]") {
+  simulator sim;
+  const auto from_env =
+      vmm_ctl({"--config", fast_config(), "--verbose", "list"}, 30s, {"VMM_CTL_ENDPOINT=" + sim.url()});
+  CAPTURE(from_env.err);
+  CHECK(from_env.code == 0);
+  CHECK(sim.count("GET /v1/vms") == 1);
+  // A dead endpoint in the environment is not used when --endpoint is given.
+  const auto overridden = vmm_ctl({"--config", fast_config(), "--endpoint", sim.url(), "list"}, 30s,
+                                  {"VMM_CTL_ENDPOINT=http://127.0.0.1:1"});
+  CHECK(overridden.code == 0);
+  CHECK(sim.count("GET /v1/vms") == 2);
+  const auto bad = vmm_ctl({"list"}, 30s, {"VMM_CTL_ENDPOINT=ftp://127.0.0.1:21"});
+  CHECK(bad.code == 2);
+  CHECK(bad.err.find("$VMM_CTL_ENDPOINT: expected an http://") != std::string::npos);
+}
+
+TEST_CASE("vmm-ctl help, help COMMAND, COMMAND --help and --version", "[integration][vmm-ctl][help]") {
+  const auto general = vmm_ctl({"help"});
+  CHECK(general.code == 0);
+  CHECK(general.out.find("Commands:") != std::string::npos);
+  CHECK(general.out.find("--output") != std::string::npos);
+  CHECK(general.out.find("143") != std::string::npos);
+  CHECK(vmm_ctl({"--help"}).out == general.out);
+  CHECK(vmm_ctl({"-h"}).out == general.out);
+
+  const auto create = vmm_ctl({"help", "create"});
+  CHECK(create.code == 0);
+  CHECK(create.out.find("--cpus N") != std::string::npos);
+  CHECK(create.out != general.out);
+  CHECK(vmm_ctl({"create", "--help"}).out == create.out);
+  CHECK(vmm_ctl({"create", "web-1", "--cpus", "abc", "--help"}).code == 0);  // help wins over the error
+  CHECK(vmm_ctl({"get", "--help"}).out.find("usage: vmm-ctl [OPTIONS] get NAME") != std::string::npos);
+
+  const auto unknown = vmm_ctl({"help", "frobnicate"});
+  CHECK(unknown.code == 2);
+  CHECK(unknown.err.find("unknown command \"frobnicate\"") != std::string::npos);
+  const auto version = vmm_ctl({"--version"});
+  CHECK(version.code == 0);
+  CHECK(version.out == "vmm-ctl " RETRYHTTP_VERSION_STRING " (retryhttp " RETRYHTTP_VERSION_STRING ")\n");
+}
+
+TEST_CASE("vmm-ctl: every input is checked before anything is sent, naming the flag (exit 2)",
+          "[integration][vmm-ctl][input]") {
+  simulator sim;
+  const auto directory = it::scratch_dir() / "config-dir";
+  std::filesystem::create_directories(directory);
+  const auto plain_file = write_config("plain.json", "{}");
+  struct bad_case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<bad_case> cases{
+      {{"create", "web-1", "--cpus", "+5"}, "--cpus: expected an integer from 1 to 256, got \"+5\""},
+      {{"create", "web-1", "--cpus", " 7"}, "--cpus: expected an integer from 1 to 256, got \" 7\""},
+      {{"create", "web-1", "--cpus=-1"}, "--cpus: expected an integer from 1 to 256, got \"-1\""},
+      {{"create", "web-1", "--cpus", "2 "}, "--cpus: expected"},
+      {{"create", "web-1", "--memory-mib", "99999999999999999999999"}, "--memory-mib: expected an integer"},
+      {{"create", "web-1", "--memory-mib", "63"}, "--memory-mib: expected an integer from 64"},
+      {{"create", "web-1", "--image", "a b"}, "--image: expected 1 to 255 characters"},
+      {{"create", "web-1", "--image="}, "--image: expected"},
+      {{"list", "--retries", "-1"}, "--retries: expected an integer from 0 to 1000, got \"-1\""},
+      {{"list", "--retries=1001"}, "--retries: expected an integer from 0 to 1000"},
+      {{"list", "--timeout", "5"}, "--timeout: expected a duration"},
+      {{"list", "--timeout", " 2s"}, "--timeout: expected a duration"},
+      {{"list", "--timeout=-1s"}, "--timeout: expected a duration"},
+      {{"list", "--timeout", "0ms"}, "--timeout: expected a duration from 1ms to 24h"},
+      {{"list", "--timeout", "25h"}, "--timeout: expected a duration from 1ms to 24h"},
+      {{"list", "-o", "yaml"}, "--output: expected table, json or name, got \"yaml\""},
+      {{"list", "--output="}, "--output: expected table, json or name"},
+      {{"list", "--verbose=yes"}, "--verbose takes no value"},
+      {{"list", "-qv"}, "unknown option \"-qv\""},
+      {{"list", "--frobnicate"}, "unknown option \"--frobnicate\""},
+      {{"list", "--retries"}, "--retries needs a value"},
+      {{"list", "extra"}, "unexpected argument \"extra\""},
+      {{"get", std::string(64, 'a')}, "invalid VM name"},
+      {{"get", "a/b"}, "invalid VM name \"a/b\""},
+      {{"delete", ".."}, "invalid VM name"},
+      {{"start"}, "start needs a NAME"},
+      {{"list", "--config", directory.string()}, "it is a directory"},
+      {{"list", "--config", "/nonexistent/config.json"}, "No such file or directory"},
+      {{"list", "--config", plain_file + "/below"}, "Not a directory"},
+      {{"list", "--config="}, "--config: expected"},
+      {{"list", "--endpoint=ftp://127.0.0.1:21"}, "--endpoint: expected an http://"},
+  };
+  for (const auto& [args, says] : cases) {
+    std::vector<std::string> full{"--endpoint", sim.url()};
+    full.insert(full.end(), args.begin(), args.end());
+    const auto run = vmm_ctl(full);
+    CAPTURE(full, run.err);
+    CHECK(run.code == 2);
+    CHECK(run.err.find(says) != std::string::npos);
+  }
+  CHECK(sim.requests().empty());
+}
+
+TEST_CASE("a create answered 503 may have been applied: exit 4, one POST, and a check whether the VM exists",
+          "[integration][vmm-ctl][reconcile]") {
+  simulator sim({"POST /v1/vms 1 status 503"});
+  const auto config = write_config(
+      "short_window.json", R"({"timeout_ms": 300, "retry": {"base_delay_ms": 10, "max_delay_ms": 50}})");
+  const auto run = vmm_ctl({"--config", config, "--endpoint", sim.url(), "create", "web-1"});
+  CAPTURE(run.err);
+  CHECK(run.code == 4);
+  CHECK(run.err.find("may have been applied") != std::string::npos);
+  CHECK(run.err.find("503") != std::string::npos);
+  CHECK(run.err.find("the VM is not visible") != std::string::npos);
+  CHECK(sim.count("POST /v1/vms") == 1);
+  CHECK(sim.count("GET /v1/vms/web-1") >= 1);
+}
+
+TEST_CASE("a host name that does not exist (NXDOMAIN) fails at once with its own message, not retried",
+          "[integration][vmm-ctl][dns]") {
+  // RFC 6761 reserves .invalid. A machine without any DNS may answer "try again" instead, which is transient:
+  // then vmm-ctl retries, as it should, and this test checks nothing more.
+  const auto start = std::chrono::steady_clock::now();
+  const auto config = write_config(
+      "dns.json", R"({"timeout_ms": 3000, "retry": {"base_delay_ms": 300, "max_delay_ms": 300}})");
+  const auto run =
+      vmm_ctl({"--config", config, "--endpoint", "http://no-such-host.invalid:8080", "--verbose", "list"});
+  const auto took = std::chrono::steady_clock::now() - start;
+  CAPTURE(run.err);
+  CHECK(run.code == 3);
+  if (run.err.find("Host not found (authoritative)") == std::string::npos) {
+    WARN("no NXDOMAIN here (no DNS?): " << run.err);
+    return;
+  }
+  CHECK(run.err.find("no such host") != std::string::npos);
+  CHECK(run.err.find("attempt 1 of 4") != std::string::npos);
+  CHECK(run.err.find("attempt 2 of 4") == std::string::npos);
+  CHECK(took < 900ms);  // three retries would wait at least 0.9 s
+}
+
+TEST_CASE("orchestrator-sim: --port, --help and --version, and strict numbers in fault rules",
+          "[integration][sim]") {
+  const std::string program = it::env_or_fail("ORCHESTRATOR_SIM");
+  auto run = [&](const std::vector<std::string>& args) {
+    it::process sim(program, args);
+    const auto code = sim.wait_for(10s);
+    REQUIRE(code.has_value());
+    return ctl_run{*code, sim.out(), sim.err()};
+  };
+  for (const std::string port : {"abc", "-1", "+80", " 80", "80 ", "65536", "99999999999999999999999", ""}) {
+    const auto bad = run({"--port", port});
+    CAPTURE(port, bad.err);
+    CHECK(bad.code == 2);
+    CHECK(
+        bad.err.find("--port: expected a port number (0 to 65535; 0 picks a free port), got \"" + port + "\"")
+        != std::string::npos);
+    CHECK(bad.err.find("fault") == std::string::npos);
+  }
+  const auto help = run({"--help"});
+  CHECK(help.code == 0);
+  CHECK(help.out.find("Fault rules:") != std::string::npos);
+  CHECK(help.out.find("apply-drop") != std::string::npos);
+  CHECK(help.out.find("--tls-cert") != std::string::npos);
+  CHECK(help.out.find(".hpp") == std::string::npos);  // describes itself, points at no source file
+  const auto version = run({"--version"});
+  CHECK(version.code == 0);
+  CHECK(version.out == "orchestrator-sim " RETRYHTTP_VERSION_STRING "\n");
+  const auto signed_arrival = run({"--port", "0", "--fault", "GET /v1/vms +1 drop"});
+  CHECK(signed_arrival.code == 2);
+  CHECK(signed_arrival.err.find("got \"+1\"") != std::string::npos);
+  const auto wrapped_status = run({"--port", "0", "--fault", "GET /v1/vms 1 status 4294967796"});
+  CHECK(wrapped_status.code == 2);  // not 500 after a wrap-around
+}
+
+TEST_CASE("retry-demo: --seed is a strict number", "[integration][demo]") {
+  const std::string program = it::env_or_fail("RETRY_DEMO");
+  auto run = [&](const std::vector<std::string>& args) {
+    it::process demo(program, args);
+    const auto code = demo.wait_for(30s);
+    REQUIRE(code.has_value());
+    return ctl_run{*code, demo.out(), demo.err()};
+  };
+  for (const std::string seed : {"-1", " 7", "+7", "7x", "18446744073709551616"}) {
+    const auto bad = run({"--seed", seed});
+    CAPTURE(seed);
+    CHECK(bad.code == 2);
+    CHECK(bad.err.find("--seed: expected a non-negative integer") != std::string::npos);
+  }
+  const auto good = run({"--seed", "7"});
+  CHECK(good.code == 0);
+  CHECK(good.out.find("seed 7") != std::string::npos);
+  const auto directory = run({"--config", it::scratch_dir().string()});
+  CHECK(directory.code == 2);
+  CHECK(directory.err.find("it is a directory") != std::string::npos);
+  CHECK(run({"--help"}).code == 0);
 }

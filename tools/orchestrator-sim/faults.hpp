@@ -24,6 +24,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -55,8 +56,10 @@ struct fault_rule {
   }
 };
 
-inline std::uint64_t parse_number(const std::string& word, const std::string& rule, const char* what) {
-  const auto value = retryhttp_tools::parse_unsigned(word);
+/// A number of a rule, at most `high` (so that a cast to a narrower type cannot wrap around).
+inline std::uint64_t parse_number(const std::string& word, const std::string& rule, const char* what,
+                                  std::uint64_t high = std::numeric_limits<std::uint64_t>::max()) {
+  const auto value = retryhttp_tools::parse_unsigned(word, 0, high);
   if (!value)
     throw std::invalid_argument("fault \"" + rule + "\": expected " + what + ", got \"" + word + "\"");
   return *value;
@@ -124,20 +127,22 @@ inline fault_rule parse_fault(const std::string& line) {
   if (action == "status") {
     need(5, "status CODE");
     rule.action = fault_action::status;
-    rule.status = static_cast<unsigned>(parse_number(words[4], line, "a status code"));
+    rule.status = static_cast<unsigned>(parse_number(words[4], line, "a status code from 100 to 599", 599));
     if (rule.status < 100 || rule.status > 599)
       throw std::invalid_argument("fault \"" + line + "\": status must be 100..599");
     expected_words = 5;
     if (words.size() > 5) {
       if (words[5] != "retry-after" || words.size() < 7)
         throw std::invalid_argument("fault \"" + line + "\": expected status CODE [retry-after SECONDS]");
-      rule.retry_after_seconds = static_cast<unsigned>(parse_number(words[6], line, "seconds"));
+      rule.retry_after_seconds = static_cast<unsigned>(
+          parse_number(words[6], line, "seconds", std::numeric_limits<unsigned>::max()));
       expected_words = 7;
     }
   } else if (action == "delay") {
     need(5, "delay MS");
     rule.action = fault_action::delay;
-    rule.delay_ms = static_cast<unsigned>(parse_number(words[4], line, "milliseconds"));
+    rule.delay_ms = static_cast<unsigned>(
+        parse_number(words[4], line, "milliseconds", std::numeric_limits<unsigned>::max()));
     expected_words = 5;
   } else if (action == "drop") {
     rule.action = fault_action::drop;

@@ -27,6 +27,9 @@
 
 #include "faults.hpp"
 
+#include <retryhttp/detail/printable.hpp>
+#include <retryhttp/version.hpp>
+
 #include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -564,19 +567,52 @@ asio::awaitable<void> accept_loop(asio::basic_socket_acceptor<Protocol, asio::an
   }
 }
 
+constexpr const char* usage_text =
+    "usage: orchestrator-sim [--address ADDR] [--port N | --unix PATH]\n"
+    "                        [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--token-file FILE]\n"
+    "                        [--fault RULE]... [--faults FILE] [--quiet]\n"
+    "       orchestrator-sim --help | --version\n"
+    "\n"
+    "An in-memory VM orchestrator over HTTP/1.1 with scripted faults, for tests and demos of vmm-ctl.\n"
+    "The first line on stdout says where it listens: \"listening on http://127.0.0.1:PORT\".\n"
+    "SIGINT or SIGTERM stops it.\n"
+    "\n"
+    "Options:\n"
+    "  --address ADDR       the address to listen on (default 127.0.0.1; ::1 for IPv6)\n"
+    "  --port N             the TCP port, 0 to 65535 (default 8080); 0 picks a free one\n"
+    "  --unix PATH          serve on a Unix domain socket at PATH (absolute, at most 107 bytes) instead of\n"
+    "                       TCP; not with --address or --port\n"
+    "  --tls-cert FILE      with --tls-key: serve HTTPS (TLS 1.2 or later) with this PEM certificate chain\n"
+    "  --tls-key FILE       the certificate's private key (PEM); TCP only\n"
+    "  --client-ca FILE     with --tls-cert: require a client certificate issued by the CA in FILE (PEM)\n"
+    "  --token-file FILE    require \"Authorization: Bearer TOKEN\" under /v1/ (TOKEN: the file's content\n"
+    "                       without its trailing newline), else answer 401\n"
+    "  --fault RULE         a fault rule (repeatable; several rules may be separated by ';')\n"
+    "  --faults FILE        fault rules, one per line; lines starting with # are comments\n"
+    "  --quiet              no log line per request on stderr\n"
+    "  --help               this text\n"
+    "  --version            the version\n"
+    "\n"
+    "Fault rules:\n"
+    "  METHOD PATTERN ARRIVALS ACTION [ARGS]\n"
+    "    METHOD    GET, POST, DELETE, ... or * for any\n"
+    "    PATTERN   a path such as /v1/vms or /v1/vms/{name}/start, or * for any path\n"
+    "    ARRIVALS  which matching requests, counted per rule from 1: 3 | 1-3 | 2,4 | * (all)\n"
+    "    ACTION    status CODE [retry-after SECONDS]  answer CODE (100-599), apply nothing\n"
+    "              delay MS                           wait MS milliseconds, then serve normally\n"
+    "              drop                               close after reading the request, apply nothing\n"
+    "              apply-drop                         apply, then close without answering (a lost response)\n"
+    "              hang                               never answer (until the client closes)\n"
+    "              answer-close                       serve, then close the kept-alive connection "
+    "unannounced\n"
+    "  connection ARRIVALS close                      close the Nth accepted connection before reading\n"
+    "  Example: --fault 'GET /v1/vms 1-2 status 503' --fault 'POST /v1/vms 1 apply-drop'\n"
+    "\n"
+    "API: GET /v1/vms, POST /v1/vms, GET|DELETE /v1/vms/{name}, POST /v1/vms/{name}/start|stop, and\n"
+    "GET /_sim/requests, the API requests seen so far.\n";
+
 int usage(int code) {
-  fmt::print(
-      code == 0 ? stdout : stderr,
-      "usage: orchestrator-sim [--address ADDR] [--port N | --unix PATH]\n"
-      "                        [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--token-file FILE]\n"
-      "                        [--fault RULE]... [--faults FILE] [--quiet]\n"
-      "  --unix PATH: serve on a Unix domain socket at PATH (absolute) instead of TCP\n"
-      "  --tls-cert FILE --tls-key FILE: serve HTTPS (TLS 1.2 or later) with this PEM certificate chain and\n"
-      "      key; TCP only\n"
-      "  --client-ca FILE: with --tls-cert, require a client certificate issued by the CA in FILE (PEM)\n"
-      "  --token-file FILE: require \"Authorization: Bearer TOKEN\" under /v1/ (TOKEN: the file's content\n"
-      "      without its trailing newline), else answer 401\n"
-      "  RULE: METHOD PATTERN ARRIVALS ACTION, e.g. \"GET /v1/vms 1-2 status 503\"; see faults.hpp\n");
+  fmt::print(code == 0 ? stdout : stderr, "{}", usage_text);
   return code;
 }
 
@@ -765,14 +801,22 @@ int main(int argc, char** argv) {
         if (i + 1 >= argc) throw std::invalid_argument(std::string(arg) + " needs a value");
         return argv[++i];
       };
-      if (arg == "--help") return usage(0);
+      if (arg == "--help" || arg == "-h") return usage(0);
+      if (arg == "--version") {
+        fmt::print("orchestrator-sim {}\n", RETRYHTTP_VERSION_STRING);
+        return 0;
+      }
       if (arg == "--address") {
         address = value();
         tcp_option_given = true;
       } else if (arg == "--port") {
-        const auto n = orchestrator_sim::parse_number(value(), "--port", "a port number 0..65535");
-        if (n > 65535) throw std::invalid_argument("--port: expected 0..65535");
-        port = static_cast<unsigned short>(n);
+        const std::string text = value();
+        const auto n = retryhttp_tools::parse_unsigned(text, 0, 65535);
+        if (!n)
+          throw std::invalid_argument(
+              "--port: expected a port number (0 to 65535; 0 picks a free port), got \""
+              + retryhttp::detail::printable(text) + "\"");
+        port = static_cast<unsigned short>(*n);
         tcp_option_given = true;
       } else if (arg == "--unix") {
         unix_path = value();
@@ -796,8 +840,9 @@ int main(int argc, char** argv) {
       } else if (arg == "--quiet") {
         sim.quiet = true;
       } else {
-        fmt::print(stderr, "orchestrator-sim: unknown argument \"{}\"\n", arg);
-        return usage(2);
+        fmt::print(stderr, "orchestrator-sim: unknown argument \"{}\" (see orchestrator-sim --help)\n",
+                   retryhttp::detail::printable(arg));
+        return 2;
       }
     }
     if (unix_path) {

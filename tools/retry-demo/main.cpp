@@ -6,22 +6,29 @@
 // FILE is the ticket's JSON shape, {"retry": {"max_retries": 3, "base_delay_ms": 500, ...}}.
 
 #include <retryhttp/client.hpp>
+#include <retryhttp/detail/printable.hpp>
 #include <retryhttp/json_config.hpp>
 #include <retryhttp/testing/fake_clock.hpp>
 #include <retryhttp/testing/fake_transport.hpp>
 #include <vmm/orchestrator_idempotency.hpp>
 
+#include "../common/strict_number.hpp"
+
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <iostream>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace {
 
@@ -81,19 +88,33 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
       const std::string_view arg = argv[i];
       if (arg == "--seed" && i + 1 < argc) {
-        seed = std::stoull(argv[++i]);
+        const std::string_view text = argv[++i];
+        const auto value = retryhttp_tools::parse_unsigned(text);
+        if (!value) {
+          fmt::print(stderr, "retry-demo: --seed: expected a non-negative integer, got \"{}\"\n",
+                     retryhttp::detail::printable(text));
+          return 2;
+        }
+        seed = *value;
       } else if (arg == "--config" && i + 1 < argc) {
-        std::ifstream file(argv[++i]);
+        const std::string path = argv[++i];
+        std::error_code ec;
+        if (std::filesystem::is_directory(path, ec)) {
+          fmt::print(stderr, "retry-demo: --config: {} cannot be read: it is a directory\n", path);
+          return 2;
+        }
+        std::ifstream file(path);
         if (!file) {
-          fmt::print(stderr, "retry-demo: cannot read {}\n", argv[i]);
+          fmt::print(stderr, "retry-demo: --config: {} cannot be read: {}\n", path, std::strerror(errno));
           return 2;
         }
         std::stringstream text;
         text << file.rdbuf();
         config = retryhttp::load_retry_config(text.str());
       } else {
-        fmt::print(stderr, "usage: retry-demo [--seed N] [--config FILE]\n");
-        return arg == "--help" ? 0 : 2;
+        const bool help = arg == "--help" || arg == "-h";
+        fmt::print(help ? stdout : stderr, "usage: retry-demo [--seed N] [--config FILE]\n");
+        return help ? 0 : 2;
       }
     }
   } catch (const retryhttp::config_error& error) {

@@ -9,6 +9,7 @@
 #include <retryhttp/detail/wire_text.hpp>
 #include <retryhttp/transport.hpp>
 
+#include <boost/asio/error.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -189,6 +190,12 @@ inline bool is_permanent_read_error(const boost::system::error_code& ec) noexcep
   namespace http = boost::beast::http;
   return ec == http::error::body_limit || ec == http::error::header_limit
          || ec == http::error::buffer_overflow;
+}
+
+/// A host name the DNS says does not exist (NXDOMAIN: EAI_NONAME, Asio's host_not_found) will not exist on
+/// the next attempt either. A DNS time-out or a server failure (host_not_found_try_again) is transient.
+inline bool is_permanent_resolve_error(const boost::system::error_code& ec) noexcept {
+  return ec == boost::asio::error::host_not_found;
 }
 
 /// The limits a read error may name.
