@@ -79,6 +79,36 @@ TEST_CASE("a retry adds no allocation beyond the transport's, on the fake clock"
   CHECK(whole_send == transport_alone);
 }
 
+TEST_CASE("the rate limiter adds no allocation to a send, idle or limiting",
+          "[client][allocations][rate_limiter]") {
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  transport.record_requests(false).otherwise(t::respond(200, std::string(64, 'x')));
+  retryhttp::retry_config config;
+  config.rate_limit.type = retryhttp::rate_limit_config::kind::adaptive;
+  retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock> client{
+      config, transport, retryhttp::exponential_backoff{1}, clock};
+  REQUIRE(client.rate_limiter() != nullptr);
+  const t::fake_transport::request_type request{http::verb::get, "/v1/vms/web-1", 11};
+  const std::size_t transport_alone = allocations_of([&] { (void)transport.attempt(request, {}); });
+  CHECK(transport_alone > 0);
+
+  SECTION("idle: never throttled") {
+    CHECK(allocations_of([&] { (void)client.send(request); }) == transport_alone);
+    CHECK_FALSE(client.rate_limiter()->engaged());
+  }
+  SECTION("limiting, with a token in the bucket") {
+    // Throttled once, then ten answers 100 ms apart: limiting from 0.5 s at 7 a second, the bucket full.
+    client.rate_limiter()->on_response(true, std::chrono::milliseconds(100));
+    for (int i = 2; i <= 5; ++i)
+      client.rate_limiter()->on_response(false, std::chrono::milliseconds(100 * i));
+    REQUIRE(client.rate_limiter()->current_phase() == retryhttp::adaptive_rate_limiter::phase::limiting);
+    clock.advance(std::chrono::seconds(1));
+    CHECK(allocations_of([&] { (void)client.send(request); }) == transport_alone);
+    CHECK(clock.waits().empty());
+  }
+}
+
 namespace {
 /// An AsyncTransport that answers every attempt with a copy of one canned response, posted to its executor.
 /// The copy allocates (the body); posting a plain handler goes through Asio's recycling allocator.

@@ -174,11 +174,12 @@ TEST_CASE("the exemplars compose into a working client", "[concepts]") {
 TEST_CASE("empty policies add no storage to the client", "[concepts]") {
   using lean =
       rh::basic_client<always_ok_transport, rh::no_jitter_backoff, rh::system_clock, rh::method_idempotency>;
-  // The config, the method set and the (optional) shared budget; the empty transport, backoff, clock and
-  // observer take no room.
+  // The config, the method set and the (optional) shared budget and rate limiter; the empty transport,
+  // backoff, clock and observer take no room.
   CHECK(sizeof(lean)
         == sizeof(rh::retry_config) + sizeof(rh::method_idempotency)
-               + sizeof(std::shared_ptr<rh::retry_budget>));
+               + sizeof(std::shared_ptr<rh::retry_budget>)
+               + sizeof(std::shared_ptr<rh::adaptive_rate_limiter>));
 }
 
 // ---- The exemplars at work: a real retry

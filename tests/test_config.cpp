@@ -112,3 +112,27 @@ TEST_CASE("the edges of every range are valid", "[config]") {
   config.retry_on = {400, 429, 599};
   CHECK_NOTHROW(retryhttp::validate(config));
 }
+
+TEST_CASE("the recommended configuration is valid and says what it adds to the ticket's", "[config]") {
+  const auto config = retryhttp::retry_config::recommended();
+  CHECK_NOTHROW(retryhttp::validate(config));
+  CHECK(config.max_retries == retryhttp::retry_config{}.max_retries);
+  CHECK(config.base_delay == retryhttp::retry_config{}.base_delay);
+  CHECK(config.retry_on == retryhttp::retry_config{}.retry_on);  // 429 slows the limiter, is not retried
+  CHECK(config.budget.type == retryhttp::budget_config::kind::token_bucket);
+  CHECK(config.rate_limit.type == retryhttp::rate_limit_config::kind::adaptive);
+  CHECK(config.deadline.count() > 0);
+}
+
+TEST_CASE("rate_limit values out of bounds name their key", "[config][rate_limiter]") {
+  retryhttp::retry_config config;
+  config.rate_limit.beta = 1;
+  CHECK_THROWS_WITH(retryhttp::validate(config),
+                    "retry.rate_limit.beta: expected a number from 0.01 to 0.99, got 1.000000");
+  config.rate_limit = {};
+  config.rate_limit.throttle_on = {200};
+  CHECK_THROWS_WITH(retryhttp::validate(config), Catch::Contains("retry.rate_limit.throttle_on"));
+  config.rate_limit = {};
+  config.rate_limit.min_rate = 0;
+  CHECK_THROWS_WITH(retryhttp::validate(config), Catch::Contains("retry.rate_limit.min_rate"));
+}

@@ -163,6 +163,10 @@ TEST_CASE("an attempt handed a stopped token sends nothing", "[fake_transport]")
   auto outcome = transport.attempt(get("/"), attempt_context{source.get_token(), std::nullopt, 1});
   CHECK(outcome.failure().kind == failure_kind::not_sent);
   CHECK(outcome.failure().code == boost::system::errc::operation_canceled);
+  // The script is untouched: the next attempt plays its first step.
+  CHECK(transport.remaining() == 1);
+  CHECK(transport.attempt_count() == 1);
+  CHECK(transport.attempt(get("/"), {}).response().result_int() == 200);
 }
 
 TEST_CASE("copies share the script and the record; recording can be turned off", "[fake_transport]") {

@@ -8,6 +8,7 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <regex>
 #include <set>
 #include <string>
@@ -41,6 +42,8 @@ TEST_CASE("keys are UUID v4: version 4, variant 10xx, all different", "[idempote
     seen.insert(key);
   }
   CHECK(seen.size() == 1000);
+  std::mt19937_64 standard{7};  // a standard generator works as well
+  CHECK(std::regex_match(retryhttp::make_uuid_v4(standard), shape));
 }
 
 TEST_CASE("a keyed route gets a key and becomes safe with it; other routes are the inner policy's",
@@ -158,4 +161,34 @@ TEST_CASE("a create carrying an unusable key keeps it, is judged unsafe, and is 
   create.set("Idempotency-Key", "a\r\nb");  // present, not blank, unusable: kept, and the create is unsafe
   CHECK(client.send(create).error() == retryhttp::error::may_have_been_applied);
   CHECK(client.transport().attempt_count() == 1);
+}
+
+namespace {
+struct key_as_a_view {  // key_for of the wrong type: a compile error in basic_client, not a key never sent
+  bool is_idempotent(const retryhttp::request_header&) const { return true; }
+  std::optional<std::string_view> key_for(const retryhttp::request_header&) const { return "k"; }
+  std::string_view key_header() const { return "Idempotency-Key"; }
+};
+struct key_without_its_header {
+  bool is_idempotent(const retryhttp::request_header&) const { return true; }
+  std::optional<std::string> key_for(const retryhttp::request_header&) const { return "k"; }
+};
+struct fitting_keys {
+  bool is_idempotent(const retryhttp::request_header&) const { return true; }
+  std::optional<std::string> key_for(const retryhttp::request_header&) const { return "k"; }
+  std::string_view key_header() const { return "Idempotency-Key"; }
+};
+}  // namespace
+
+TEST_CASE("a policy with a key_for that does not fit is detected: the condition basic_client static_asserts",
+          "[idempotency_key]") {
+  namespace d = retryhttp::detail;
+  STATIC_REQUIRE(d::names_key_for<key_as_a_view>());
+  STATIC_REQUIRE_FALSE(d::key_for_is_usable<key_as_a_view>);
+  STATIC_REQUIRE_FALSE(d::key_for_is_usable<key_without_its_header>);
+  STATIC_REQUIRE(d::key_for_is_usable<fitting_keys>);
+  STATIC_REQUIRE(d::issues_idempotency_keys<fitting_keys>);
+  STATIC_REQUIRE(d::key_for_is_usable<retryhttp::method_idempotency>);  // no key_for: no keys, fine
+  STATIC_REQUIRE_FALSE(d::names_key_for<retryhttp::method_idempotency>());
+  STATIC_REQUIRE(d::key_for_is_usable<retryhttp::idempotency_keys<retryhttp::method_idempotency>>);
 }

@@ -87,7 +87,7 @@ TEST_CASE("a bad config names the key path and what was expected", "[json_config
           "retry.max_retry: expected one of the keys max_retries, base_delay_ms, max_delay_ms, retry_on, "
           "retry_unsafe_when_not_sent, attempt_timeout_ms, deadline_ms, respect_retry_after, "
           "retry_after_max_ms, "
-          "budget, got an unknown key"},
+          "budget, rate_limit, got an unknown key"},
       row{R"({"retries": {}})", "retries", "retries: expected one of the keys retry, got an unknown key"},
       row{R"({"retry": [1, 2]})", "retry", "retry: expected an object, got an array"},
       row{R"({"retry": {"max_retries": 3, "max_retries": 5}})", "retry.max_retries",
@@ -178,5 +178,61 @@ TEST_CASE("bad deadline, Retry-After and budget values name their key", "[json_c
     FAIL("accepted: " << json);
   } catch (const config_error& error) {
     CHECK(error.key_path() == key);
+  }
+}
+
+TEST_CASE("rate_limit keys", "[json_config][rate_limiter]") {
+  const auto config = load_retry_config(R"({"retry": {"rate_limit": {"kind": "adaptive", "fail_fast": true,
+    "max_wait_ms": 250, "throttle_on": [429, 420], "beta": 0.5, "scale": 0.8, "smoothing": 0.6,
+    "min_rate": 2}}})");
+  const auto& limit = config.rate_limit;
+  CHECK(limit.type == retryhttp::rate_limit_config::kind::adaptive);
+  CHECK(limit.fail_fast);
+  CHECK(limit.max_wait == 250ms);
+  CHECK(limit.throttle_on.to_vector() == std::vector<unsigned>{420, 429});
+  CHECK(limit.beta == 0.5);
+  CHECK(limit.scale == 0.8);
+  CHECK(limit.smoothing == 0.6);
+  CHECK(limit.min_rate == 2);
+  // Only the kind is required; the rest keeps the AWS SDKs' constants.
+  const auto plain = load_retry_config(R"({"retry": {"rate_limit": {"kind": "adaptive"}}})").rate_limit;
+  CHECK(plain.throttle_on.to_vector() == std::vector<unsigned>{429});
+  CHECK(plain.beta == 0.7);
+  CHECK_FALSE(plain.fail_fast);
+  CHECK(load_retry_config(R"({"retry": {"rate_limit": {"kind": "none"}}})") == retry_config{});
+}
+
+TEST_CASE("bad rate_limit values name their key", "[json_config][rate_limiter]") {
+  using row = std::tuple<std::string, std::string, std::string>;
+  const auto [json, key, message] = GENERATE(table<std::string, std::string, std::string>({
+      row{R"({"retry": {"rate_limit": {}}})", "retry.rate_limit.kind", "no kind"},
+      row{R"({"retry": {"rate_limit": {"kind": "cubic"}}})", "retry.rate_limit.kind",
+          R"(expected "none" or "adaptive")"},
+      row{R"({"retry": {"rate_limit": {"kind": "none", "beta": 0.7}}})", "retry.rate_limit.beta", ""},
+      row{R"({"retry": {"rate_limit": {"kind": "adaptive", "beta": 1.5}}})", "retry.rate_limit.beta",
+          "retry.rate_limit.beta: expected a number from 0.01 to 0.99, got 1.5"},
+      row{R"({"retry": {"rate_limit": {"kind": "adaptive", "scale": 0}}})", "retry.rate_limit.scale", ""},
+      row{R"({"retry": {"rate_limit": {"kind": "adaptive", "smoothing": "high"}}})",
+          "retry.rate_limit.smoothing", ""},
+      row{R"({"retry": {"rate_limit": {"kind": "adaptive", "min_rate": 0}}})", "retry.rate_limit.min_rate",
+          "tokens per second"},
+      row{R"({"retry": {"rate_limit": {"kind": "adaptive", "fail_fast": "yes"}}})",
+          "retry.rate_limit.fail_fast", ""},
+      row{R"({"retry": {"rate_limit": {"kind": "adaptive", "max_wait_ms": -1}}})",
+          "retry.rate_limit.max_wait_ms", ""},
+      row{R"({"retry": {"rate_limit": {"kind": "adaptive", "throttle_on": [200]}}})",
+          "retry.rate_limit.throttle_on[0]", ""},
+      row{R"({"retry": {"rate_limit": {"kind": "adaptive", "throttle_on": 429}}})",
+          "retry.rate_limit.throttle_on", ""},
+      row{R"({"retry": {"rate_limit": {"kind": "adaptive", "burst": 3}}})", "retry.rate_limit.burst", ""},
+      row{R"({"retry": {"rate_limit": true}})", "retry.rate_limit", ""},
+  }));
+  CAPTURE(json);
+  try {
+    (void)load_retry_config(json);
+    FAIL("accepted: " << json);
+  } catch (const config_error& error) {
+    CHECK(error.key_path() == key);
+    CHECK_THAT(error.what(), Catch::Contains(message));
   }
 }

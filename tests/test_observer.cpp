@@ -69,6 +69,54 @@ TEST_CASE("a delivered response is not a give-up", "[observer]") {
   CHECK(log == std::vector<std::string>{"attempt 1/4 404 0ms"});
 }
 
+namespace {
+struct call_end_observer {
+  std::vector<std::string>* log;
+  void on_give_up(const retryhttp::give_up_event& e) {
+    log->push_back("give up " + std::to_string(e.requested_wait.count()) + " "
+                   + std::to_string(e.allowed_wait.count()));
+  }
+  void on_call_end(const retryhttp::call_end_event& e) {
+    log->push_back(std::string(e.delivered ? "delivered" : make_error_code(e.reason).message()) + " after "
+                   + std::to_string(e.attempts) + ", waited "
+                   + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(e.waited).count())
+                   + "ms");
+  }
+};
+}  // namespace
+
+TEST_CASE("on_call_end ends every call, delivered or not, after on_give_up, with the time waited",
+          "[observer]") {
+  std::vector<std::string> log;
+  t::fake_clock clock;
+  retryhttp::retry_config config;
+  config.deadline = 3s;
+  client<call_end_observer> c{config, t::fake_transport{clock}, {}, clock, {}, call_end_observer{&log}};
+  // 503 (backoff 500 ms at most 750 ms with the default seed's jitter), 503 asking for 5 s: past the
+  // deadline.
+  c.transport().script({t::respond(503), t::respond(503).header("Retry-After", "5").after(100ms),
+                        t::respond(503), t::respond(200)});
+  const auto failed = c.send({http::verb::get, "/", 11});
+  CHECK(failed.error() == retryhttp::error::deadline_exceeded);
+  REQUIRE(clock.waits().size() == 1);
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(clock.waits()[0].waited());
+  const auto left =
+      3s - clock.waits()[0].waited() - 100ms;  // the deadline's time left when the 5 s wait was refused
+  CHECK(log
+        == std::vector<std::string>{
+            "give up 5000000000 " + std::to_string(std::chrono::nanoseconds(left).count()),
+            "deadline exceeded after 2, waited " + std::to_string(waited.count()) + "ms"});
+  log.clear();
+  CHECK(c.send({http::verb::get, "/", 11}).ok());
+  REQUIRE(clock.waits().size() == 2);
+  CHECK(log
+        == std::vector<std::string>{
+            "delivered after 2, waited "
+            + std::to_string(
+                std::chrono::duration_cast<std::chrono::milliseconds>(clock.waits()[1].waited()).count())
+            + "ms"});
+}
+
 TEST_CASE("an observer with one hook gets only that one; no_observer takes no room", "[observer]") {
   int retries = 0;
   t::fake_clock clock;
@@ -104,6 +152,9 @@ struct attempt_hook_overloaded_wrongly {  // an overload set: found by name, and
 struct attempt_hook_needing_a_const_event_copy_it_cannot_get {  // takes a non-const reference
   void on_attempt(retryhttp::attempt_event&) {}
 };
+struct call_end_hook_taking_the_give_up_event {
+  void on_call_end(const retryhttp::give_up_event&) {}
+};
 struct final_observer_with_a_wrong_hook final {
   void on_retry(int) {}
 };
@@ -136,6 +187,9 @@ TEST_CASE("a hook with a wrong signature is detected: the condition basic_client
   STATIC_REQUIRE_FALSE(client_accepts<retry_hook_without_argument>);
   STATIC_REQUIRE_FALSE(d::on_give_up_is_callable<give_up_hook_taking_the_wrong_event>);
   STATIC_REQUIRE_FALSE(client_accepts<give_up_hook_taking_the_wrong_event>);
+  STATIC_REQUIRE_FALSE(d::on_call_end_is_callable<call_end_hook_taking_the_give_up_event>);
+  STATIC_REQUIRE_FALSE(client_accepts<call_end_hook_taking_the_give_up_event>);
+  STATIC_REQUIRE(d::names_on_call_end<call_end_hook_taking_the_give_up_event>());
   STATIC_REQUIRE_FALSE(client_accepts<attempt_hook_that_is_a_number>);
   STATIC_REQUIRE_FALSE(client_accepts<attempt_hook_overloaded_wrongly>);
   STATIC_REQUIRE_FALSE(client_accepts<attempt_hook_needing_a_const_event_copy_it_cannot_get>);

@@ -94,6 +94,67 @@ TEST_CASE("overload: a 10% retry budget keeps the load about 1.1x", "[retry_sim]
   CHECK(overload(policy("ticket+token_bucket"), 20, 1.0, 0, 2, 1).amplification < 1.1);
 }
 
+// Issue 14, item 5: retry_config::recommended() against every peer's default in the table, on the figures of
+// docs/simulation.md (the same commands, with fewer clients or trials where that keeps this file fast).
+TEST_CASE("overload: the recommended configuration adds less load than every peer's default",
+          "[retry_sim][overload][recommended]") {
+  const auto& recommended = policy("recommended");
+  REQUIRE(recommended.library == retryhttp::retry_config::recommended());
+  const char* peers[] = {"ticket", "three_attempts", "go_retryablehttp", "envoy", "aws_standard"};
+  SECTION("a backend failing 99% of the attempts: 1.017x against AWS standard's 1.035x") {
+    const double mine = overload(recommended, 50, 0.99, 0, 3, 1).amplification;
+    CHECK(mine == Approx(1.017).margin(0.005));
+    for (const char* peer : peers) {
+      const double theirs = overload(policy(peer), 50, 0.99, 0, 3, 1).amplification;
+      CAPTURE(peer, mine, theirs);
+      CHECK(mine < theirs - 0.015);
+    }
+  }
+  SECTION("a server throttling beyond its capacity, 60 of 100 calls a second: 0.59x against 1.21x") {
+    const auto mine = overload(recommended, 100, 0, 60, 3, 1);
+    CHECK(mine.amplification == Approx(0.59).margin(0.03));
+    CHECK(mine.success > 0.55);  // the capacity is 0.6 of the calls: the limiter leaves some of it unused
+    for (const char* peer : peers) {
+      const double theirs = overload(policy(peer), 100, 0, 60, 3, 1).amplification;
+      CAPTURE(peer, mine.amplification, theirs);
+      CHECK(mine.amplification < theirs - 0.3);
+    }
+    // And at other capacities below the offered load.
+    for (unsigned capacity : {30U, 80U, 95U}) {
+      const double at = overload(recommended, 100, 0, capacity, 1, 1).amplification;
+      for (const char* peer : peers) {
+        const double theirs = overload(policy(peer), 100, 0, capacity, 1, 1).amplification;
+        CAPTURE(capacity, peer, at, theirs);
+        CHECK(at < theirs);
+      }
+    }
+  }
+  SECTION("a backend failing 10% or 50% of the attempts: the ticket's success, exactly") {
+    // The budget never refuses at these rates (it fills while more than one attempt in three succeeds) and a
+    // plain 503 never engages the limiter, so the runs are the ticket's, attempt for attempt.
+    for (double p : {0.1, 0.5}) {
+      const auto mine = overload(recommended, 50, p, 0, 3, 1);
+      const auto ticket = overload(policy("ticket"), 50, p, 0, 3, 1);
+      CAPTURE(p, mine.success, ticket.success);
+      CHECK(mine.success >= ticket.success);
+      CHECK(mine.amplification == ticket.amplification);
+    }
+    CHECK(overload(recommended, 50, 0.5, 0, 3, 1).success == Approx(0.932).margin(0.005));
+  }
+}
+
+TEST_CASE("overload: the adaptive rate limiter sheds load only when the server throttles",
+          "[retry_sim][overload]") {
+  // A plain 503 is not a throttle: the limiter stays idle and the ticket's policy is unchanged.
+  const auto failing = overload(policy("ticket+adaptive"), 20, 0.99, 0, 1, 1);
+  CHECK(failing.amplification == overload(policy("ticket"), 20, 0.99, 0, 1, 1).amplification);
+  // Throttles beyond capacity: the waits hold the attempts near the capacity, so few are rejected and fewer
+  // are retried than without the limiter (2.8x); with no bound on the waits every call is served, late.
+  const auto throttled = overload(policy("ticket+adaptive"), 100, 0, 60, 1, 1);
+  CHECK(throttled.amplification < 1.3);
+  CHECK(throttled.success > 0.99);
+}
+
 TEST_CASE("overload: no failures, no retries", "[retry_sim][overload]") {
   for (const auto& p : retry_sim::client_policy::all()) {
     CAPTURE(p.name);

@@ -145,9 +145,12 @@ struct async_driver<basic_client<T, B, C, I, O>> {
     std::optional<std::chrono::nanoseconds> deadline;
     typename C::time_point start{};
     typename C::time_point attempt_start{};
+    typename C::time_point wait_start{};
     std::string_view previous_endpoint;      // where the last attempt went (a view the transport keeps)
     boost::asio::cancellation_signal inner;  // cancels the attempt or the wait in flight
     std::atomic<bool> canceled{false};
+    bool limited = false;       // the rate limiter was engaged before the attempt in flight
+    bool token_waited = false;  // the wait in flight, or just ended, is for the rate limiter's token
 
     const request_type& to_send() const { return keyed ? *keyed : *request; }
     std::optional<std::chrono::nanoseconds> time_left() const {
@@ -249,16 +252,41 @@ struct async_driver<basic_client<T, B, C, I, O>> {
       if (c->options.stop.stop_possible())
         c->on_stop.emplace(c->options.stop, stop_forwarder{c, c->client.transport().get_executor()});
       if (const auto reason = before_first_attempt(c->stopped(), c->time_left())) {
-        c->client.give_up(c->result, c->to_send(), *reason, 0, {}, {});
+        c->client.give_up(c->result, c->to_send(), *reason, c->steps, {}, {});
         return finish(std::move(c), true);  // never complete from inside the initiating function
       }
-      attempt(std::move(c));
+      attempt(std::move(c), true);
     }
   };
 
+  // `initiating`: called from the initiating function, which must not complete the operation itself.
   template <class Handler>
-  static void attempt(std::shared_ptr<call_with<Handler>> c) {
+  static void attempt(std::shared_ptr<call_with<Handler>> c, bool initiating = false) {
     client_type& client = c->client;
+    // The rate limiter, once a throttle engaged it: a token before each attempt, waited for on a timer of the
+    // transport's executor (the Clock's async_wait_until), cancelled like a backoff wait. After that wait the
+    // token is the call's: the attempt goes out without asking again.
+    if (c->token_waited) {
+      c->token_waited = false;
+    } else {
+      c->limited = client.limiter_ && client.limiter_->engaged();
+      if (c->limited) {
+        const auto token = client.request_token(c->time_left());
+        if (!token.grant) {
+          client.give_up(c->result, c->to_send(), error::rate_limited, c->steps, token.grant.wait,
+                         token.allowed);
+          return finish(std::move(c), initiating);
+        }
+        if (token.grant.wait.count() > 0) {
+          c->token_waited = true;
+          if constexpr (detail::observes_call_ends<O>) c->wait_start = token.now;  // a wait between attempts
+          const auto until = token.now + std::chrono::ceil<typename C::duration>(token.grant.wait);
+          async_wait_until(client.clock_, client.transport().get_executor(), until,
+                           step<Handler>{std::move(c)});
+          return;
+        }
+      }
+    }
     if constexpr (detail::observes_attempts<O>) c->attempt_start = client.clock_.now();
     const attempt_context context{c->options.stop, attempt_timeout(client.config_, c->time_left()),
                                   c->steps.attempts() + 1, c->previous_endpoint};
@@ -281,34 +309,41 @@ struct async_driver<basic_client<T, B, C, I, O>> {
           stored.has_response() ? nullptr : &stored.failure(),
           std::chrono::duration_cast<std::chrono::nanoseconds>(client.clock_.now() - c->attempt_start),
           stored.endpoint()});
+    if (client.limiter_) client.tell_rate_limiter(stored, c->limited);
     const auto step_taken =
         c->steps.after_attempt(client.config_, observed, c->idempotent, client.retry_after_hint(stored),
                                c->time_left(), client.budget_.get());
     if (step_taken.verdict.next == action::deliver) {
-      c->result.deliver(c->steps.attempts());
+      client.deliver(c->result, c->to_send(), c->steps);
       return finish(std::move(c));
     }
     if (step_taken.verdict.next == action::fail) {
-      client.give_up(c->result, c->to_send(), step_taken.verdict.reason, c->steps.attempts(),
+      client.give_up(c->result, c->to_send(), step_taken.verdict.reason, c->steps,
                      step_taken.requested_wait, step_taken.allowed_wait);
       return finish(std::move(c));
     }
     if (c->stopped()) {  // a stop during the attempt wins over the retry
-      client.give_up(c->result, c->to_send(), error::canceled, c->steps.attempts(), {}, {});
+      client.give_up(c->result, c->to_send(), error::canceled, c->steps, {}, {});
       return finish(std::move(c));
     }
     if constexpr (detail::observes_retries<O>)
       client.observer_.on_retry(retry_event{c->to_send(), c->steps.attempts() + 1, max_attempts,
                                             step_taken.delay, step_taken.source});
-    const auto until = client.clock_.now() + std::chrono::ceil<typename C::duration>(step_taken.delay);
+    const auto now = client.clock_.now();
+    if constexpr (detail::observes_call_ends<O>) c->wait_start = now;
+    const auto until = now + std::chrono::ceil<typename C::duration>(step_taken.delay);
     async_wait_until(client.clock_, client.transport().get_executor(), until, step<Handler>{std::move(c)});
   }
 
   template <class Handler>
   static void after_wait(std::shared_ptr<call_with<Handler>> c, boost::system::error_code ec) {
     c->inner.slot().clear();  // the timer is gone: its cancellation handler must not be called
+    if constexpr (detail::observes_call_ends<O>)
+      c->steps.add_wait(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(c->client.clock_.now() - c->wait_start));
     if (ec || c->stopped()) {
-      c->client.give_up(c->result, c->to_send(), error::canceled, c->steps.attempts(), {}, {});
+      if (c->token_waited) c->client.limiter_->release(c->client.clock_reading(c->client.clock_.now()));
+      c->client.give_up(c->result, c->to_send(), error::canceled, c->steps, {}, {});
       return finish(std::move(c));
     }
     attempt(std::move(c));

@@ -91,7 +91,7 @@ class exponential_schedule : public random_schedule {
   using random_schedule::random_schedule;
   std::chrono::nanoseconds next_delay(unsigned retry) noexcept {
     const std::int64_t d = capped(retry);
-    // The ticket: d + uniform[0, d/2). When d/2 is 0 the range is empty and the jitter is 0.
+    // The specified formula: d + uniform[0, d/2). When d/2 is 0 the range is empty and the jitter is 0.
     const auto jitter = static_cast<std::int64_t>(random_.below(static_cast<std::uint64_t>(d / 2)));
     return std::chrono::nanoseconds(saturating_add(d, jitter));
   }
@@ -134,8 +134,8 @@ class decorrelated_jitter_schedule : public random_schedule {
 
 }  // namespace detail
 
-/// The ticket's formula, exactly: d = min(base * 2^n, max), delay = d + uniform[0, d/2).
-/// Delays therefore lie in [d, 1.5 d): the jitter is added on top of the cap, as the ticket writes it.
+/// The specified formula, exactly: d = min(base * 2^n, max), delay = d + uniform[0, d/2).
+/// Delays therefore lie in [d, 1.5 d): the jitter is added on top of the cap, as the specification writes it.
 class exponential_backoff : public detail::seeded_backoff<detail::exponential_schedule> {
  public:
   using seeded_backoff::seeded_backoff;

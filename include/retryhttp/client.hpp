@@ -18,6 +18,7 @@
 #include <retryhttp/idempotency.hpp>
 #include <retryhttp/idempotency_key.hpp>
 #include <retryhttp/observer.hpp>
+#include <retryhttp/rate_limiter.hpp>
 #include <retryhttp/retry_step.hpp>
 #include <retryhttp/send_result.hpp>
 #include <retryhttp/transport.hpp>
@@ -82,6 +83,10 @@ class basic_client {
                 "basic_client: the Idempotency parameter must model retryhttp::Idempotency "
                 "(is_idempotent(request_header) -> bool)");
   static_assert(detail::observer_hook_check<O>::value, "basic_client: see the Observer hook error above");
+  static_assert(detail::key_for_is_usable<I>,
+                "basic_client: the Idempotency policy has a member named key_for, so it hands out keys: key_for "
+                "must be callable on a const policy with a const request_header& and return exactly "
+                "std::optional<std::string>, and key_header() must be convertible to std::string_view");
 
  public:
   using transport_type = T;
@@ -94,7 +99,8 @@ class basic_client {
   using result_type = send_result<response_type>;
 
   /// Throws config_error when `config` is out of bounds (see validate()). A config that asks for a retry
-  /// budget gets one of its own; share_budget() shares one between clients.
+  /// budget or a rate limiter gets one of its own; share_budget() and share_rate_limiter() share one between
+  /// clients.
   explicit basic_client(retry_config config, T transport, B backoff = B(), C clock = C(), I idempotency = I(),
                         O observer = O())
       : config_(std::move(config)),
@@ -105,6 +111,7 @@ class basic_client {
         observer_(std::move(observer)) {
     validate(config_);
     budget_ = make_retry_budget(config_.budget);
+    limiter_ = make_rate_limiter(config_.rate_limit);
   }
 
   /// The default config with `transport`: `http_client<> client{beast_transport{url}}`.
@@ -157,6 +164,14 @@ class basic_client {
   void share_budget(std::shared_ptr<retry_budget> budget) noexcept { budget_ = std::move(budget); }
   const std::shared_ptr<retry_budget>& budget() const noexcept { return budget_; }
 
+  /// Uses `limiter` (or none) from now on; give the clients of one endpoint the same pointer to share it. The
+  /// clients that share one must share a Clock (its readings are the limiter's time). Not synchronised with
+  /// calls in flight: share limiters before the client is used by other threads.
+  void share_rate_limiter(std::shared_ptr<adaptive_rate_limiter> limiter) noexcept {
+    limiter_ = std::move(limiter);
+  }
+  const std::shared_ptr<adaptive_rate_limiter>& rate_limiter() const noexcept { return limiter_; }
+
   const retry_config& config() const noexcept { return config_; }
   T& transport() noexcept { return transport_; }
   const T& transport() const noexcept { return transport_; }
@@ -191,11 +206,31 @@ class basic_client {
     if (budget_) budget_->on_call();
 
     if (const auto reason = before_first_attempt(stop.stop_requested(), time_left())) {
-      give_up(result, request, *reason, 0, {}, {});
+      give_up(result, request, *reason, state, {}, {});
       return result;
     }
     std::string_view previous_endpoint;
     for (;;) {
+      // The rate limiter, once a throttle engaged it: a token before each attempt, waited for on the Clock.
+      const bool limited = limiter_ && limiter_->engaged();
+      if (limited) {
+        const auto token = request_token(time_left());
+        if (!token.grant) {
+          give_up(result, request, error::rate_limited, state, token.grant.wait, token.allowed);
+          return result;
+        }
+        if (token.grant.wait.count() > 0) {
+          const bool got =
+              clock_.sleep_until(token.now + std::chrono::ceil<typename C::duration>(token.grant.wait), stop);
+          if constexpr (detail::observes_call_ends<O>)  // a wait between attempts, as a backoff is
+            state.add_wait(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - token.now));
+          if (!got) {
+            limiter_->release(clock_reading(clock_.now()));
+            give_up(result, request, error::canceled, state, {}, {});
+            return result;
+          }
+        }
+      }
       // Each attempt gets the smaller of its own timeout and the time left.
       const auto timeout = attempt_timeout(config_, time_left());
       typename C::time_point attempt_start{};
@@ -210,28 +245,32 @@ class basic_client {
                           outcome.has_response() ? nullptr : &outcome.failure(),
                           std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - attempt_start),
                           outcome.endpoint()});
+      if (limiter_) tell_rate_limiter(outcome, limited);
       const auto step = state.after_attempt(config_, observed, idempotent, retry_after_hint(outcome),
                                             time_left(), budget_.get());
       if (step.verdict.next == action::deliver) {
-        result.deliver(state.attempts());
+        deliver(result, request, state);
         return result;
       }
       if (step.verdict.next == action::fail) {
-        give_up(result, request, step.verdict.reason, state.attempts(), step.requested_wait,
+        give_up(result, request, step.verdict.reason, state, step.requested_wait,
                 step.allowed_wait);
         return result;
       }
       // A stop that arrived during the attempt wins over the retry; the wait below also returns false at
       // once.
       if (stop.stop_requested()) {
-        give_up(result, request, error::canceled, state.attempts(), {}, {});
+        give_up(result, request, error::canceled, state, {}, {});
         return result;
       }
       if constexpr (detail::observes_retries<O>)
         observer_.on_retry(retry_event{request, state.attempts() + 1, max_attempts, step.delay, step.source});
-      const auto until = clock_.now() + std::chrono::ceil<typename C::duration>(step.delay);
-      if (!clock_.sleep_until(until, stop)) {
-        give_up(result, request, error::canceled, state.attempts(), {}, {});
+      const auto wait_start = clock_.now();
+      const bool waited = clock_.sleep_until(wait_start + std::chrono::ceil<typename C::duration>(step.delay), stop);
+      if constexpr (detail::observes_call_ends<O>)
+        state.add_wait(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - wait_start));
+      if (!waited) {
+        give_up(result, request, error::canceled, state, {}, {});
         return result;
       }
     }
@@ -270,11 +309,69 @@ class basic_client {
     return detail::parse_retry_after(value, *reference);
   }
 
-  void give_up(result_type& result, const request_type& request, error reason, unsigned attempts,
+  // The Clock's reading as the rate limiter's time: a duration since the Clock's epoch.
+  static std::chrono::nanoseconds clock_reading(typename C::time_point now) {
+    if constexpr (requires { now.time_since_epoch(); })
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
+    else
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(now - typename C::time_point{});
+  }
+
+  struct token_request {
+    adaptive_rate_limiter::grant grant;
+    std::chrono::nanoseconds allowed;  // the wait limit: none (fail_fast), max_wait, or the time left
+    typename C::time_point now;
+  };
+  // Asks the (engaged) limiter for a token now. A wait must end before the deadline, as a backoff must: one
+  // that would not is refused at once, and the call fails with rate_limited rather than after waiting.
+  token_request request_token(std::optional<std::chrono::nanoseconds> time_left) {
+    const auto& limit = config_.rate_limit;
+    auto allowed = adaptive_rate_limiter::no_wait_limit;
+    if (limit.fail_fast)
+      allowed = std::chrono::nanoseconds(0);
+    else if (limit.max_wait.count() > 0)
+      allowed = limit.max_wait;
+    if (time_left) allowed = std::min(allowed, std::max(*time_left, std::chrono::nanoseconds(0)));
+    const auto now = clock_.now();
+    return {limiter_->acquire(clock_reading(now), allowed), allowed, now};
+  }
+
+  // Tells the limiter about an attempt's outcome: a throttle always (it may engage the limiter), anything
+  // else only once it is engaged (`engaged`, as read before the attempt: the success path of a client never
+  // throttled reads no clock and takes no lock). Only a 503 has its fields searched, for Retry-After.
+  void tell_rate_limiter(const attempt_outcome<response_type>& outcome, bool engaged) {
+    bool throttled = false;
+    if (outcome.has_response()) {
+      const auto& response = outcome.response();
+      const unsigned status = response.result_int();
+      bool retry_after = false;
+      if (status == 503)
+        for (const auto& field : response.base())
+          if (field.name() == boost::beast::http::field::retry_after) {
+            retry_after = true;
+            break;
+          }
+      throttled = limiter_->is_throttle(status, retry_after);
+    }
+    if (throttled || engaged) limiter_->on_response(throttled, clock_reading(clock_.now()));
+  }
+
+  // The two ends of a call, shared by both drivers; `steps` is the call's detail::call_state.
+  template <class Steps>
+  void give_up(result_type& result, const request_type& request, error reason, const Steps& steps,
                std::chrono::nanoseconds requested_wait, std::chrono::nanoseconds allowed_wait) {
+    const unsigned attempts = steps.attempts();
     if constexpr (detail::observes_give_ups<O>)
-      observer_.on_give_up(give_up_event{request, reason, attempts, requested_wait});
+      observer_.on_give_up(give_up_event{request, reason, attempts, requested_wait, allowed_wait});
+    if constexpr (detail::observes_call_ends<O>)
+      observer_.on_call_end(call_end_event{request, attempts, false, reason, steps.waited()});
     result.fail(reason, attempts, request_line(request), requested_wait, allowed_wait);
+  }
+  template <class Steps>
+  void deliver(result_type& result, [[maybe_unused]] const request_type& request, const Steps& steps) {
+    if constexpr (detail::observes_call_ends<O>)
+      observer_.on_call_end(call_end_event{request, steps.attempts(), true, error::canceled, steps.waited()});
+    result.deliver(steps.attempts());
   }
 
   // "METHOD target" for the message of a failed call, made printable: a target the transport refused for a
@@ -295,6 +392,7 @@ class basic_client {
   [[no_unique_address]] I idempotency_;
   [[no_unique_address]] O observer_;
   std::shared_ptr<retry_budget> budget_;
+  std::shared_ptr<adaptive_rate_limiter> limiter_;
 };
 
 }  // namespace retryhttp

@@ -1,7 +1,7 @@
 #ifndef RETRYHTTP_CONFIG_HPP
 #define RETRYHTTP_CONFIG_HPP
 
-// retry_config: the numbers that drive the retry loop, with the ticket's defaults, and their validation.
+// retry_config: the numbers that drive the retry loop, with its defaults, and their validation.
 // Loading it from JSON lives in json_config.hpp so that this header costs nothing but the standard library.
 
 #include <array>
@@ -86,20 +86,48 @@ struct budget_config {
   friend bool operator==(const budget_config&, const budget_config&) = default;
 };
 
-/// The retry loop's configuration. The defaults are the ticket's: 3 retries, 500 ms base delay, 10 s cap,
-/// retry on 502/503/504. Every field has a JSON key (shown in brackets) under the "retry" object.
+/// Client-side rate limiting, shared by the clients of one endpoint (see rate_limiter.hpp).
+/// [retry.rate_limit]
+struct rate_limit_config {
+  enum class kind {
+    none,      ///< no limiter: every attempt is sent at once (the default)
+    adaptive,  ///< the AWS SDKs' adaptive mode: a token bucket whose fill rate follows CUBIC on throttling
+  };
+  kind type = kind::none;
+  /// Fail a call at once with error::rate_limited when no token is available, instead of waiting. [fail_fast]
+  bool fail_fast = false;
+  /// The longest wait for a token; a call that would wait as long or longer fails at once with
+  /// error::rate_limited. Zero: no limit but the call's deadline. [max_wait_ms]
+  std::chrono::milliseconds max_wait{0};
+  /// Statuses that mean "throttled", besides a 503 that carries Retry-After. [throttle_on]
+  status_set throttle_on{429};
+  /// CUBIC's multiplicative decrease: after a throttle the fill rate is beta x the rate measured. [beta]
+  double beta = 0.7;
+  /// CUBIC's scale constant: how fast the fill rate grows back, in tokens per second per second cubed.
+  /// [scale]
+  double scale = 0.4;
+  /// The weight of the newest half-second sample in the measured rate. [smoothing]
+  double smoothing = 0.8;
+  /// The lowest fill rate, in tokens per second. [min_rate]
+  double min_rate = 0.5;
+
+  friend bool operator==(const rate_limit_config&, const rate_limit_config&) = default;
+};
+
+/// The retry loop's configuration. The defaults are the specified ones: 3 retries, 500 ms base delay, 10 s
+/// cap, retry on 502/503/504. Every field has a JSON key (shown in brackets) under the "retry" object.
 struct retry_config {
   /// Re-sends after the first attempt; a call makes at most max_retries + 1 attempts. [max_retries]
   unsigned max_retries = 3;
   /// The first backoff delay; later ones grow from it as the Backoff policy says. [base_delay_ms]
   std::chrono::milliseconds base_delay{500};
   /// The cap of the exponential part of a delay. exponential_backoff adds up to half of it as jitter, as the
-  /// ticket's formula does, so its delays reach up to 1.5 x max_delay. [max_delay_ms]
+  /// specified formula does, so its delays reach up to 1.5 x max_delay. [max_delay_ms]
   std::chrono::milliseconds max_delay{10'000};
   /// Response statuses that are transient and retried. Every other status is the call's result. [retry_on]
   status_set retry_on{502, 503, 504};
   /// Whether a request the Idempotency policy calls unsafe may be retried after a failure that provably sent
-  /// nothing (connection refused, name not resolved, connect timeout). Off, as the ticket asks: "for create:
+  /// nothing (connection refused, name not resolved, connect timeout). Off, as specified: "for create:
   /// fail after first network error". [retry_unsafe_when_not_sent]
   bool retry_unsafe_when_not_sent = false;
   /// The time one attempt may take (connect, write and read), handed to the Transport; zero means no limit.
@@ -116,10 +144,34 @@ struct retry_config {
   std::optional<std::chrono::milliseconds> retry_after_max;
   /// [budget]
   budget_config budget;
+  /// [rate_limit]
+  rate_limit_config rate_limit;
 
   /// The cap that applies to a Retry-After hint.
   constexpr std::chrono::milliseconds retry_after_cap() const noexcept {
     return retry_after_max.value_or(max_delay);
+  }
+
+  /// The configuration we recommend for a fleet: the default retries, delays and statuses; a retry budget
+  /// that stops retrying while fewer than one attempt in three succeeds; an adaptive rate limiter that sheds
+  /// what it cannot send within half a second once the server throttles; and a deadline of a minute per
+  /// call. In retry-sim's overload experiment it adds less load than any peer's default when the server
+  /// fails or throttles, and succeeds as often as the default configuration when the server fails up to
+  /// half of the attempts (docs/simulation.md).
+  static retry_config recommended() {
+    // 429 stays out of retry_on: a create answered 429 would then be reported as "may have been applied",
+    // though the server refused it. The limiter slows down on a 429 whether or not it is retried.
+    retry_config config;
+    // gRPC's bucket, with each success returning 2 tokens: it drains while fewer than 1 attempt in 3
+    // succeeds, and stays full above that. Its 50 tokens above the threshold are what one outage costs.
+    config.budget.type = budget_config::kind::token_bucket;
+    config.budget.max_tokens = 100;
+    config.budget.token_ratio = 2;
+    // A short queue: a throttled server is better served by a call that fails now than by one sent late.
+    config.rate_limit.type = rate_limit_config::kind::adaptive;
+    config.rate_limit.max_wait = std::chrono::milliseconds{500};
+    config.deadline = std::chrono::seconds{60};
+    return config;
   }
 
   friend bool operator==(const retry_config&, const retry_config&) = default;
@@ -226,6 +278,21 @@ inline void validate(const retry_config& config, std::string_view prefix = "retr
   for (unsigned status = status_set::min_status; status < config_limits::min_retry_status; ++status)
     if (config.retry_on.contains(status))
       throw_out_of_bounds(prefix, "retry_on", "only HTTP error statuses from 400 to 599",
+                          std::to_string(status));
+  const auto& limit = config.rate_limit;
+  detail::check_milliseconds(prefix, "rate_limit.max_wait_ms", limit.max_wait, true);
+  const auto check_number = [&](std::string_view name, double value, double low, double high,
+                                const char* expected) {
+    if (!(value >= low && value <= high)) throw_out_of_bounds(prefix, name, expected, std::to_string(value));
+  };
+  check_number("rate_limit.beta", limit.beta, 0.01, 0.99, "a number from 0.01 to 0.99");
+  check_number("rate_limit.scale", limit.scale, 0.001, 1000, "a number from 0.001 to 1000");
+  check_number("rate_limit.smoothing", limit.smoothing, 0.01, 1, "a number from 0.01 to 1");
+  check_number("rate_limit.min_rate", limit.min_rate, 0.001, 1e6,
+               "a number of tokens per second from 0.001 to 1e6");
+  for (unsigned status = status_set::min_status; status < config_limits::min_retry_status; ++status)
+    if (limit.throttle_on.contains(status))
+      throw_out_of_bounds(prefix, "rate_limit.throttle_on", "only HTTP error statuses from 400 to 599",
                           std::to_string(status));
 }
 

@@ -59,7 +59,7 @@ struct decision {
   friend constexpr bool operator==(const decision&, const decision&) noexcept = default;
 };
 
-/// The ticket's rules. `retries_made` counts re-sends before this outcome (0 after the first attempt).
+/// The retry rules. `retries_made` counts re-sends before this outcome (0 after the first attempt).
 ///  - a status not in retry_on (2xx, 4xx, 500, ...) is delivered, never retried;
 ///  - a request that is not idempotent is never re-sent after an ambiguous failure or a retryable status:
 ///    it may have been applied (error::may_have_been_applied);

@@ -35,6 +35,10 @@ enum class error {
   /// The attempt failed in a way that sending again would repeat: a response over the transport's size
   /// limits, a request the transport refuses to write (a control character in a field). Not retried.
   permanent_failure,
+  /// The client-side rate limiter (rate_limiter.hpp), engaged because the server throttled the endpoint, had
+  /// no token for the next attempt within the wait allowed: none with rate_limit.fail_fast, less than
+  /// rate_limit.max_wait, or the time left before the call's deadline. The attempt was not sent.
+  rate_limited,
 };
 
 namespace detail {
@@ -62,6 +66,8 @@ class error_category_impl final : public boost::system::error_category {
         return "Retry-After asks for a longer wait than allowed";
       case error::permanent_failure:
         return "the failure is not transient: sending again would fail the same way";
+      case error::rate_limited:
+        return "rate limited: the client-side rate limiter had no token in the time allowed";
     }
     return "unknown retryhttp error";
   }

@@ -9,6 +9,7 @@
 // basic_client asks the policy for a key once per call (key_for) and, when it gets one, sends a copy of the
 // request with the header; a request that already carries the header keeps the caller's key.
 
+#include <retryhttp/detail/member_name.hpp>
 #include <retryhttp/detail/random.hpp>
 #include <retryhttp/detail/route_pattern.hpp>
 #include <retryhttp/idempotency.hpp>
@@ -18,13 +19,17 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace retryhttp {
 
-/// A random (version 4, RFC 9562) UUID in its 36-character text form.
-inline std::string make_uuid_v4(detail::splitmix64& random) {
+/// A random (version 4, RFC 9562) UUID in its 36-character text form, from two draws of `random`: any
+/// generator whose call gives 64 random bits (std::mt19937_64, or a std::random_device wrapped to give 64).
+template <class Generator>
+  requires std::same_as<std::invoke_result_t<Generator&>, std::uint64_t>
+std::string make_uuid_v4(Generator& random) {
   std::uint64_t high = random();
   std::uint64_t low = random();
   high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
@@ -130,6 +135,11 @@ concept issues_idempotency_keys = requires(const I& policy, const request_header
   { policy.key_for(request) } -> std::same_as<std::optional<std::string>>;
   { policy.key_header() } -> std::convertible_to<std::string_view>;
 };
+RETRYHTTP_DETAIL_MEMBER_NAME_PROBE(key_for)
+/// A policy with a member named key_for hands out keys: one whose key_for or key_header does not fit is a
+/// compile error in basic_client, not a key silently never sent.
+template <class I>
+concept key_for_is_usable = !names_key_for<I>() || issues_idempotency_keys<I>;
 }  // namespace detail
 
 }  // namespace retryhttp

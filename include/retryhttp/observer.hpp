@@ -2,12 +2,14 @@
 #define RETRYHTTP_OBSERVER_HPP
 
 // Observability hooks, chosen at compile time: basic_client's Observer parameter may have any of
-// on_attempt(const attempt_event&), on_retry(const retry_event&) and on_give_up(const give_up_event&). The
+// on_attempt(const attempt_event&), on_retry(const retry_event&), on_give_up(const give_up_event&) and
+// on_call_end(const call_end_event&). The
 // client calls only the ones that exist (if constexpr), so an observer without a hook, or no_observer, costs
 // nothing: no call, no event built, no storage ([[no_unique_address]]). BM_Send/observer in benchmarks/ shows
 // it. A member with a hook's name that cannot be called so is a compile-time error (observer_hook_check).
 
 #include <retryhttp/decision.hpp>
+#include <retryhttp/detail/member_name.hpp>
 #include <retryhttp/error.hpp>
 #include <retryhttp/idempotency.hpp>
 #include <retryhttp/retry_step.hpp>
@@ -45,6 +47,16 @@ struct give_up_event {
   error reason;
   unsigned attempts;
   std::chrono::nanoseconds requested_wait;  ///< the wait that was not started (deadline, Retry-After), or 0
+  std::chrono::nanoseconds allowed_wait{};  ///< what was allowed instead (the time left, the cap), or 0
+};
+
+/// When a call ends, delivered or failed: one event per call, the place for per-call metrics.
+struct call_end_event {
+  const request_header& request;
+  unsigned attempts;                ///< 0 when the call ended before its first attempt
+  bool delivered;                   ///< a response was delivered (any status the client does not retry)
+  error reason;                     ///< why it failed, when !delivered
+  std::chrono::nanoseconds waited;  ///< time spent between attempts (the waits), on the client's clock
 };
 
 /// The default: observes nothing, costs nothing.
@@ -63,65 +75,17 @@ template <class O>
 concept observes_give_ups = requires(O& observer, const give_up_event& event) {
   observer.on_give_up(event);
 };
+template <class O>
+concept observes_call_ends = requires(O& observer, const call_end_event& event) {
+  observer.on_call_end(event);
+};
 
-// A hook with a wrong signature must not be skipped in silence, as a missing one is. Whether O has a member
-// of a hook's name at all, whatever it is (a function of any signature, an overload set, a template, a data
-// member): in a class derived from O and from one holding a member of that name, the name is found twice, so
-// naming it is ambiguous. A final class cannot be derived from; for it, a member is found by taking its
-// address, which misses an overload set or a template.
-// A misspelled hook (on_attempts) cannot be told from a member the observer has for its own use: C++ has no
-// way to detect it, and the client ignores it like any other member.
-struct on_attempt_name {
-  int on_attempt;
-};
-struct on_retry_name {
-  int on_retry;
-};
-struct on_give_up_name {
-  int on_give_up;
-};
-template <class O, class Name>
-struct hook_name_probe : O, Name {};
-
-template <class O>
-consteval bool names_on_attempt() {
-  if constexpr (!std::is_class_v<O>)
-    return false;
-  else if constexpr (std::is_final_v<O>)
-    return requires {
-      &O::on_attempt;
-    };
-  else
-    return !requires {
-      &hook_name_probe<O, on_attempt_name>::on_attempt;
-    };
-}
-template <class O>
-consteval bool names_on_retry() {
-  if constexpr (!std::is_class_v<O>)
-    return false;
-  else if constexpr (std::is_final_v<O>)
-    return requires {
-      &O::on_retry;
-    };
-  else
-    return !requires {
-      &hook_name_probe<O, on_retry_name>::on_retry;
-    };
-}
-template <class O>
-consteval bool names_on_give_up() {
-  if constexpr (!std::is_class_v<O>)
-    return false;
-  else if constexpr (std::is_final_v<O>)
-    return requires {
-      &O::on_give_up;
-    };
-  else
-    return !requires {
-      &hook_name_probe<O, on_give_up_name>::on_give_up;
-    };
-}
+// A hook with a wrong signature must not be skipped in silence, as a missing one is: names_on_attempt<O>()
+// and the others say whether O has a member of the hook's name at all (detail/member_name.hpp).
+RETRYHTTP_DETAIL_MEMBER_NAME_PROBE(on_attempt)
+RETRYHTTP_DETAIL_MEMBER_NAME_PROBE(on_retry)
+RETRYHTTP_DETAIL_MEMBER_NAME_PROBE(on_give_up)
+RETRYHTTP_DETAIL_MEMBER_NAME_PROBE(on_call_end)
 
 /// Each hook O names is callable as the client calls it (an O& and a const event&); a hook O does not name is
 /// fine.
@@ -132,8 +96,10 @@ concept on_retry_is_callable = !names_on_retry<O>() || observes_retries<O>;
 template <class O>
 concept on_give_up_is_callable = !names_on_give_up<O>() || observes_give_ups<O>;
 template <class O>
-concept observer_hooks_are_callable =
-    on_attempt_is_callable<O> && on_retry_is_callable<O> && on_give_up_is_callable<O>;
+concept on_call_end_is_callable = !names_on_call_end<O>() || observes_call_ends<O>;
+template <class O>
+concept observer_hooks_are_callable = on_attempt_is_callable<O> && on_retry_is_callable<
+    O> && on_give_up_is_callable<O> && on_call_end_is_callable<O>;
 
 /// basic_client's check of its Observer parameter: one error per hook that is there but cannot be called.
 template <class O>
@@ -144,6 +110,8 @@ struct observer_hook_check {
                 "retryhttp: Observer::on_retry must be callable with const retry_event&");
   static_assert(on_give_up_is_callable<O>,
                 "retryhttp: Observer::on_give_up must be callable with const give_up_event&");
+  static_assert(on_call_end_is_callable<O>,
+                "retryhttp: Observer::on_call_end must be callable with const call_end_event&");
   static constexpr bool value = observer_hooks_are_callable<O>;
 };
 }  // namespace detail

@@ -46,7 +46,8 @@ struct ctl_config {
   std::string token_source;
   /// Per attempt (connect, send, receive). [timeout_ms]
   std::chrono::milliseconds timeout{10'000};
-  retryhttp::retry_config retry;
+  /// retry_config::recommended() unless the file's "retry" object says otherwise, key by key. [retry]
+  retryhttp::retry_config retry = retryhttp::retry_config::recommended();
   /// Send an Idempotency-Key with create, which makes it safe to retry on an orchestrator that honours keys.
   /// [idempotency_keys]
   bool idempotency_keys = false;
@@ -162,7 +163,7 @@ inline ctl_config parse_ctl_config(std::string_view json_text, const std::filesy
     if (retry->is_object() && retry->get_object().contains("attempt_timeout_ms"))
       throw retryhttp::config_error("retry.attempt_timeout_ms",
                                     "the per-attempt timeout as the top-level timeout_ms", "it inside retry");
-    config.retry = retryhttp::retry_config_from_json(*retry, "retry");
+    config.retry = retryhttp::retry_config_from_json(*retry, "retry", config.retry);
   }
   config.retry.attempt_timeout = config.timeout;
   return config;

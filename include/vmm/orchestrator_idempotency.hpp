@@ -1,7 +1,7 @@
 #ifndef VMM_ORCHESTRATOR_IDEMPOTENCY_HPP
 #define VMM_ORCHESTRATOR_IDEMPOTENCY_HPP
 
-// The ticket's idempotency rules for the VM orchestrator API:
+// The specified idempotency rules for the VM orchestrator API:
 //   GET, DELETE (and the other RFC 9110 idempotent methods)  safe
 //   POST /v1/vms/{name}/start                                safe: starting a running VM is a no-op
 //   POST /v1/vms/{name}/stop                                 safe: stopping a stopped VM is a no-op
@@ -28,7 +28,7 @@ class orchestrator_idempotency {
       : policy_(keyed_create
                     ? std::vector<retryhttp::keyed_route>{{boost::beast::http::verb::post, "/v1/vms"}}
                     : std::vector<retryhttp::keyed_route>{},
-                ticket_rules(), seed) {}
+                orchestrator_rules(), seed) {}
 
   bool is_idempotent(const retryhttp::request_header& request) const {
     return policy_.is_idempotent(request);
@@ -39,7 +39,7 @@ class orchestrator_idempotency {
   const std::string& key_header() const noexcept { return policy_.key_header(); }
 
  private:
-  static retryhttp::route_idempotency ticket_rules() {
+  static retryhttp::route_idempotency orchestrator_rules() {
     return retryhttp::route_idempotency{
         retryhttp::route_rule::safe(boost::beast::http::verb::post, "/v1/vms/{name}/start"),
         retryhttp::route_rule::safe(boost::beast::http::verb::post, "/v1/vms/{name}/stop"),

@@ -25,9 +25,9 @@ constexpr const char* usage =
     "       retry-sim overload [--clients N] [--p P,...] [--capacity N] [--strategy S,...] [--trials N] "
     "[--seed N]\n"
     "  occ strategies: none, no_jitter, full_jitter, equal_jitter, decorrelated, exponential\n"
-    "  overload strategies: ticket, ticket+percent_budget, ticket+token_bucket, three_attempts, "
-    "go_retryablehttp,\n"
-    "                       envoy, aws_standard\n"
+    "  overload strategies: ticket, ticket+percent_budget, ticket+token_bucket, ticket+adaptive, "
+    "recommended,\n"
+    "                       three_attempts, go_retryablehttp, envoy, aws_standard\n"
     "  output: CSV experiment,strategy,clients,p,trials,calls,time_ms,amplification,success\n";
 
 std::vector<std::string> split(const std::string& text) {

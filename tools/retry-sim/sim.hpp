@@ -13,12 +13,16 @@
 //            |Normal(10 ms, 2 ms)|. Base 5 ms, cap 2000 ms. "calls" counts writes reaching the server; "time"
 //            is the last event, the last client receiving its successful write's answer.
 //  overload  a server that rejects a fraction p of attempts (or, with --capacity, everything beyond a fixed
-//            number of attempts per second); clients with the ticket's policy, with a retry budget, and with
-//            peers' defaults. Reports amplification (attempts / first tries) and the success rate.
+//            number of attempts per second); clients with the ticket's policy, with a retry budget, with the
+//            adaptive rate limiter, with retry_config::recommended(), and with peers' defaults. Reports
+//            amplification (attempts / calls) and the success rate. A rejection of the p variant is a failing
+//            backend's plain 503; one of the capacity variant is a throttle (a 429, or a 503 with
+//            Retry-After), which is what engages a rate limiter.
 
 #include <retryhttp/backoff.hpp>
 #include <retryhttp/budget.hpp>
 #include <retryhttp/detail/random.hpp>
+#include <retryhttp/rate_limiter.hpp>
 #include <retryhttp/retry_step.hpp>
 #include <retryhttp/testing/fake_clock.hpp>
 
@@ -235,17 +239,46 @@ struct client_policy {
   nanoseconds base;
   nanoseconds cap;
   std::string backoff;  // strategy name
-  enum class budget_kind { none, percent_10, aws_quota, token_bucket } budget = budget_kind::none;
+  /// from_config: the budget of `library` (make_retry_budget), as a client built from it has.
+  enum class budget_kind {
+    none,
+    percent_10,
+    aws_quota,
+    token_bucket,
+    from_config
+  } budget = budget_kind::none;
+  /// A retryhttp configuration whose rate limiter (make_rate_limiter) and deadline apply too, when there is
+  /// one.
+  std::optional<retryhttp::retry_config> library;
+
+  /// A policy that is a retryhttp configuration: its attempts, delays, budget, rate limiter and deadline.
+  static client_policy of(std::string name, const retryhttp::retry_config& config) {
+    return {std::move(name),
+            config.max_retries + 1,
+            config.base_delay,
+            config.max_delay,
+            "exponential",
+            budget_kind::from_config,
+            config};
+  }
+  /// The ticket's configuration with the adaptive rate limiter and nothing else.
+  static retryhttp::retry_config ticket_with_rate_limiter() {
+    retryhttp::retry_config config;
+    config.rate_limit.type = retryhttp::rate_limit_config::kind::adaptive;
+    return config;
+  }
 
   static const std::vector<client_policy>& all() {
     static const std::vector<client_policy> policies{
-        {"ticket", 4, 500ms, 10s, "exponential", budget_kind::none},
-        {"ticket+percent_budget", 4, 500ms, 10s, "exponential", budget_kind::percent_10},
-        {"ticket+token_bucket", 4, 500ms, 10s, "exponential", budget_kind::token_bucket},
-        {"three_attempts", 3, 500ms, 10s, "exponential", budget_kind::none},
-        {"go_retryablehttp", 5, 1s, 30s, "no_jitter", budget_kind::none},
-        {"envoy", 2, 25ms, 250ms, "full_jitter", budget_kind::none},
-        {"aws_standard", 3, 1s, 20s, "full_jitter", budget_kind::aws_quota},
+        {"ticket", 4, 500ms, 10s, "exponential", budget_kind::none, std::nullopt},
+        {"ticket+percent_budget", 4, 500ms, 10s, "exponential", budget_kind::percent_10, std::nullopt},
+        {"ticket+token_bucket", 4, 500ms, 10s, "exponential", budget_kind::token_bucket, std::nullopt},
+        of("ticket+adaptive", ticket_with_rate_limiter()),
+        of("recommended", retryhttp::retry_config::recommended()),
+        {"three_attempts", 3, 500ms, 10s, "exponential", budget_kind::none, std::nullopt},
+        {"go_retryablehttp", 5, 1s, 30s, "no_jitter", budget_kind::none, std::nullopt},
+        {"envoy", 2, 25ms, 250ms, "full_jitter", budget_kind::none, std::nullopt},
+        {"aws_standard", 3, 1s, 20s, "full_jitter", budget_kind::aws_quota, std::nullopt},
     };
     return policies;
   }
@@ -269,7 +302,7 @@ class aws_quota {
 /// server rejects each attempt with probability p, or, when capacity > 0, every attempt beyond `capacity` in
 /// the current second.
 struct overload_outcome {
-  double amplification;  ///< attempts / first tries
+  double amplification;  ///< attempts / calls
   double success;        ///< successful calls / calls
   double attempts;
   double time_ms;  ///< the last event
@@ -286,19 +319,48 @@ inline overload_outcome overload_trial(const client_policy& policy, unsigned cli
     budget = std::make_shared<retryhttp::percent_budget>(10, 0);
   if (policy.budget == client_policy::budget_kind::token_bucket)
     budget = std::make_shared<retryhttp::token_bucket_budget>(100, 0.1);
+  if (policy.budget == client_policy::budget_kind::from_config)
+    budget = retryhttp::make_retry_budget(policy.library->budget);
+  // One limiter for every client: they are the clients of one endpoint.
+  std::shared_ptr<retryhttp::adaptive_rate_limiter> limiter;
+  if (policy.library) limiter = retryhttp::make_rate_limiter(policy.library->rate_limit);
   aws_quota quota;
   retryhttp::retry_config config;
   config.max_retries = policy.max_attempts - 1;
   config.base_delay = std::chrono::duration_cast<std::chrono::milliseconds>(policy.base);
   config.max_delay = std::chrono::duration_cast<std::chrono::milliseconds>(policy.cap);
+  const nanoseconds deadline = policy.library ? nanoseconds(policy.library->deadline) : nanoseconds(0);
+  auto since_start = [&](clock_type::time_point start) { return queue.now() - start; };
   double attempts = 0;
   double first_tries = 0;
   double calls = 0;
   double successes = 0;
   std::vector<unsigned> per_second(seconds + 600, 0);
 
-  std::function<void(std::shared_ptr<std::function<nanoseconds(unsigned)>>, unsigned)> attempt;
-  attempt = [&](std::shared_ptr<std::function<nanoseconds(unsigned)>> delays, unsigned number) {
+  using delay_function = std::shared_ptr<std::function<nanoseconds(unsigned)>>;
+  std::function<void(delay_function, unsigned, clock_type::time_point)> attempt, send;
+  // Before each attempt, as basic_client does: a token from the limiter once a throttle engaged it, waited
+  // for (within max_wait and the deadline) or refused, which fails the call with nothing sent.
+  attempt = [&](delay_function delays, unsigned number, clock_type::time_point start) {
+    if (limiter && limiter->engaged()) {
+      const auto& limit = policy.library->rate_limit;
+      auto allowed = retryhttp::adaptive_rate_limiter::no_wait_limit;
+      if (limit.fail_fast)
+        allowed = nanoseconds(0);
+      else if (limit.max_wait.count() > 0)
+        allowed = limit.max_wait;
+      if (deadline.count() > 0)
+        allowed = std::min(allowed, std::max(deadline - since_start(start), nanoseconds(0)));
+      const auto grant = limiter->acquire(queue.now().time_since_epoch(), allowed);
+      if (!grant) return;
+      if (grant.wait.count() > 0) {
+        queue.after(grant.wait, [&, delays, number, start] { send(delays, number, start); });
+        return;
+      }
+    }
+    send(delays, number, start);
+  };
+  send = [&](delay_function delays, unsigned number, clock_type::time_point start) {
     attempts += 1;
     const auto second = static_cast<std::size_t>(
         std::chrono::duration_cast<std::chrono::seconds>(queue.now().time_since_epoch()).count());
@@ -311,6 +373,10 @@ inline overload_outcome overload_trial(const client_policy& policy, unsigned cli
     // The library's own step decides, as in basic_client: a rejection is a 503, retried while retries
     // remain; the delay is this experiment's schedule (Brooker's numbering, the first backoff with n = 1).
     const auto outcome = retryhttp::observed_outcome::response(rejected ? 503 : 200);
+    // Only the capacity variant's rejections are throttles.
+    const bool throttled = rejected && capacity > 0;
+    if (limiter && (throttled || limiter->engaged()))
+      limiter->on_response(throttled, queue.now().time_since_epoch());
     if (!rejected) {
       successes += 1;
       if (budget) budget->on_success();
@@ -318,12 +384,14 @@ inline overload_outcome overload_trial(const client_policy& policy, unsigned cli
     } else if (budget) {
       budget->on_transient_failure();
     }
-    const auto step = retryhttp::next_step(config, {outcome, true, number - 1, std::nullopt, std::nullopt},
+    std::optional<nanoseconds> time_left;
+    if (deadline.count() > 0) time_left = deadline - since_start(start);
+    const auto step = retryhttp::next_step(config, {outcome, true, number - 1, std::nullopt, time_left},
                                            [&] { return (*delays)(number); });
     if (!step.retries()) return;
     if (budget && !budget->try_retry()) return;
     if (policy.budget == client_policy::budget_kind::aws_quota && !quota.take()) return;
-    queue.after(step.delay, [&, delays, number] { attempt(delays, number + 1); });
+    queue.after(step.delay, [&, delays, number, start] { attempt(delays, number + 1, start); });
   };
   for (unsigned s = 0; s < seconds; ++s)
     for (unsigned c = 0; c < clients; ++c) {
@@ -335,7 +403,7 @@ inline overload_outcome overload_trial(const client_policy& policy, unsigned cli
         if (budget) budget->on_call();
         auto delays =
             std::make_shared<std::function<nanoseconds(unsigned)>>(backoff.start(policy.base, policy.cap));
-        attempt(delays, 1);
+        attempt(delays, 1, queue.now());
       });
     }
   queue.run();

@@ -29,6 +29,9 @@ class call_state {
 
   /// Number of attempts made so far; the next attempt's number is attempts() + 1.
   unsigned attempts() const noexcept { return attempts_; }
+  /// Time spent in waits between attempts, as the driver measured it (only when an observer asks for it).
+  std::chrono::nanoseconds waited() const noexcept { return waited_; }
+  void add_wait(std::chrono::nanoseconds wait) noexcept { waited_ += wait; }
 
   /// Records one attempt's outcome and says what to do next (and, for a retry, how long to wait first).
   /// `retry_after`: the server's hint, if any; `time_left`: until the call's deadline, if it has one;
@@ -56,6 +59,7 @@ class call_state {
  private:
   Schedule schedule_;
   unsigned attempts_ = 0;
+  std::chrono::nanoseconds waited_{0};
 };
 
 }  // namespace retryhttp::detail

@@ -73,7 +73,7 @@ inline std::string failure_message(error reason, unsigned attempts, std::string_
   const std::string tried = plural(attempts, "attempt", "attempts");
   switch (reason) {
     case error::retries_exhausted:
-      // The ticket's words: "request failed after 3 retries: 503 Service Unavailable".
+      // The specified wording: "request failed after 3 retries: 503 Service Unavailable".
       return concat({"request failed after ", plural(retries, "retry", "retries"), ": ", last});
     case error::may_have_been_applied:
       if (last_was_response)
@@ -109,6 +109,15 @@ inline std::string failure_message(error reason, unsigned attempts, std::string_
     case error::permanent_failure:
       return concat({request_line,
                      " failed and was not retried, since sending it again would fail the same way: ", last});
+    case error::rate_limited:
+      // The server throttled this endpoint: the limiter's next token is further away than the call may wait.
+      return concat(
+          {"rate limited after ", tried,
+           ": the server is throttling this endpoint, and the client-side rate limiter's next token is ",
+           human_duration(requested_wait), " away, ",
+           allowed_wait.count() > 0 ? concat({"more than the ", human_duration(allowed_wait), " allowed"})
+                                    : std::string("and the call may not wait (fail_fast)"),
+           ended});
   }
   return concat({"request failed: ", make_error_code(reason).message()});
 }

@@ -173,10 +173,16 @@ class fake_transport {
   }
 
   /// The Transport requirement. Throws std::logic_error when the script has no outcome for this attempt.
+  /// An attempt handed a stopped token sends nothing and leaves the script where it is (it is recorded).
   attempt_outcome<response_type> attempt(const request_type& request, const attempt_context& context) {
-    scripted_outcome step = take_next_step();
     fake_clock& clock = state_->clock;
     const auto started = clock.now();
+    if (context.stop.stop_requested()) {
+      auto outcome = failure(failure_kind::not_sent, boost::system::errc::operation_canceled);
+      record_attempt(request, context, started, outcome);
+      return outcome;
+    }
+    scripted_outcome step = take_next_step();
     auto outcome = play(step, context, clock);
     record_attempt(request, context, started, outcome);
     return outcome;
@@ -272,8 +278,6 @@ class fake_transport {
     // A failure scripted as not_sent stays not_sent even when cut short (a connect that timed out); a
     // response or a hang means the request was written, so cutting it short is ambiguous.
     const failure_kind cut_kind = step.what() == kind::fail ? step.failure() : failure_kind::ambiguous;
-    if (context.stop.stop_requested())
-      return failure(failure_kind::not_sent, boost::system::errc::operation_canceled);
 
     const auto now = clock.now();
     const auto deadline = context.timeout ? now + *context.timeout : fake_clock::time_point::max();
