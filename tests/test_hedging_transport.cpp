@@ -263,8 +263,27 @@ TEST_CASE("hedging: a create is never hedged, keyed or not; an idempotent POST i
     CHECK(f.script().requests().front().count("Idempotency-Key") == 1);
     CHECK(f.hedging().hedges_started() == 0);
   }
-  SECTION("POST /v1/vms/{name}/start is idempotent by the ticket's rules: hedged") {
+  SECTION(
+      "with the default options, only safe methods: a start or a DELETE the policy calls idempotent is not "
+      "hedged") {
     fixture f;
+    CHECK(f.hedging().may_hedge(list_vms));
+    CHECK_FALSE(f.hedging().may_hedge(start_vm));
+    CHECK_FALSE(f.hedging().may_hedge(request(http::verb::delete_, "/v1/vms/web-1")));
+    CHECK_FALSE(f.hedging().may_hedge(request(http::verb::put, "/v1/vms/web-1")));
+    f.script().script({t::respond(200).after(1s)});
+    const auto result = f.send(start_vm);
+    REQUIRE(result);
+    CHECK(f.script().attempt_count() == 1);
+    CHECK(f.hedging().hedges_started() == 0);
+  }
+  SECTION(
+      "POST /v1/vms/{name}/start, idempotent by the orchestrator's rules, is hedged once safe_methods_only "
+      "is "
+      "off") {
+    auto options = options_with(100ms);
+    options.safe_methods_only = false;
+    fixture f{options};
     f.script().script({t::respond(200).after(1s), t::respond(200).after(10ms)});
     const auto result = f.send(start_vm);
     REQUIRE(result);

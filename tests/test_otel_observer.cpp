@@ -259,6 +259,8 @@ TEST_CASE("the attempt's endpoint, when the transport names one, gives server.ad
   CHECK(sink.attempts[2].integer("server.port") == 443);
   CHECK(sink.attempts[2].text("url.full") == "https://backup.example/v1/vms/a");
   CHECK(sink.attempts[3].text("server.address") == "/run/orch.sock");
+  CHECK(sink.attempts[3].text("url.scheme") == "http");  // HTTP over the socket
+  CHECK(sink.attempts[3].text("url.full") == "http://localhost/v1/vms/a");
   CHECK_FALSE(sink.attempts[3].has("server.port"));
   CHECK(sink.attempts[4].text("server.address") == "primary.example");
   CHECK(sink.attempts[4].integer("server.port") == 80);

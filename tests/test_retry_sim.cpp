@@ -94,7 +94,7 @@ TEST_CASE("overload: a 10% retry budget keeps the load about 1.1x", "[retry_sim]
   CHECK(overload(policy("ticket+token_bucket"), 20, 1.0, 0, 2, 1).amplification < 1.1);
 }
 
-// Issue 14, item 5: retry_config::recommended() against every peer's default in the table, on the figures of
+// retry_config::recommended() against every peer's default in the table, on the figures of
 // docs/simulation.md (the same commands, with fewer clients or trials where that keeps this file fast).
 TEST_CASE("overload: the recommended configuration adds less load than every peer's default",
           "[retry_sim][overload][recommended]") {

@@ -268,6 +268,12 @@ struct async_driver<basic_client<T, B, C, I, O>> {
     // token is the call's: the attempt goes out without asking again.
     if (c->token_waited) {
       c->token_waited = false;
+      // A wait that overslept the deadline sends nothing: an attempt with no time left can only time out.
+      if (const auto left = c->time_left(); left && left->count() <= 0) {
+        client.limiter_->release(client.clock_reading(client.clock_.now()));
+        client.give_up(c->result, c->to_send(), error::deadline_exceeded, c->steps, {}, {});
+        return finish(std::move(c));
+      }
     } else {
       c->limited = client.limiter_ && client.limiter_->engaged();
       if (c->limited) {
@@ -318,8 +324,8 @@ struct async_driver<basic_client<T, B, C, I, O>> {
       return finish(std::move(c));
     }
     if (step_taken.verdict.next == action::fail) {
-      client.give_up(c->result, c->to_send(), step_taken.verdict.reason, c->steps,
-                     step_taken.requested_wait, step_taken.allowed_wait);
+      client.give_up(c->result, c->to_send(), step_taken.verdict.reason, c->steps, step_taken.requested_wait,
+                     step_taken.allowed_wait);
       return finish(std::move(c));
     }
     if (c->stopped()) {  // a stop during the attempt wins over the retry

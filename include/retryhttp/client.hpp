@@ -83,10 +83,11 @@ class basic_client {
                 "basic_client: the Idempotency parameter must model retryhttp::Idempotency "
                 "(is_idempotent(request_header) -> bool)");
   static_assert(detail::observer_hook_check<O>::value, "basic_client: see the Observer hook error above");
-  static_assert(detail::key_for_is_usable<I>,
-                "basic_client: the Idempotency policy has a member named key_for, so it hands out keys: key_for "
-                "must be callable on a const policy with a const request_header& and return exactly "
-                "std::optional<std::string>, and key_header() must be convertible to std::string_view");
+  static_assert(
+      detail::key_for_is_usable<I>,
+      "basic_client: the Idempotency policy has a member named key_for, so it hands out keys: key_for "
+      "must be callable on a const policy with a const request_header& and return exactly "
+      "std::optional<std::string>, and key_header() must be convertible to std::string_view");
 
  public:
   using transport_type = T;
@@ -229,6 +230,12 @@ class basic_client {
             give_up(result, request, error::canceled, state, {}, {});
             return result;
           }
+          // A wait that overslept the deadline sends nothing: an attempt with no time left can only time out.
+          if (const auto left = time_left(); left && left->count() <= 0) {
+            limiter_->release(clock_reading(clock_.now()));
+            give_up(result, request, error::deadline_exceeded, state, token.grant.wait, token.allowed);
+            return result;
+          }
         }
       }
       // Each attempt gets the smaller of its own timeout and the time left.
@@ -253,8 +260,7 @@ class basic_client {
         return result;
       }
       if (step.verdict.next == action::fail) {
-        give_up(result, request, step.verdict.reason, state, step.requested_wait,
-                step.allowed_wait);
+        give_up(result, request, step.verdict.reason, state, step.requested_wait, step.allowed_wait);
         return result;
       }
       // A stop that arrived during the attempt wins over the retry; the wait below also returns false at
@@ -266,7 +272,8 @@ class basic_client {
       if constexpr (detail::observes_retries<O>)
         observer_.on_retry(retry_event{request, state.attempts() + 1, max_attempts, step.delay, step.source});
       const auto wait_start = clock_.now();
-      const bool waited = clock_.sleep_until(wait_start + std::chrono::ceil<typename C::duration>(step.delay), stop);
+      const bool waited =
+          clock_.sleep_until(wait_start + std::chrono::ceil<typename C::duration>(step.delay), stop);
       if constexpr (detail::observes_call_ends<O>)
         state.add_wait(std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now() - wait_start));
       if (!waited) {

@@ -11,8 +11,9 @@
 // kept; the client's retry rules then apply to it as to any attempt.
 //
 // What is never hedged:
-// - a request the Idempotency policy does not call idempotent (the default, safe_method_idempotency, hedges
-//   GET, HEAD, OPTIONS and TRACE only; with vmm::orchestrator_idempotency, POST /v1/vms is never hedged);
+// - a method that is not safe (GET, HEAD, OPTIONS, TRACE), unless hedging_options::safe_methods_only is off,
+//   and a request the Idempotency policy does not call idempotent (with vmm::orchestrator_idempotency, POST
+//   /v1/vms is never hedged, whatever the options);
 // - a request that carries the policy's idempotency key (a create made safe to *retry* by a key is not made
 //   safe to send twice *at once*: a server may apply both copies before it stores the first answer);
 // - an attempt whose timeout is not longer than the delay, or that was stopped.
@@ -78,6 +79,11 @@ struct hedging_options {
   /// Asked once per hedge (try_retry()); a refusal means no hedge. Share the client's to bound hedges and
   /// retries together. Null: hedges are not limited.
   std::shared_ptr<retry_budget> budget;
+  /// Hedge only RFC 9110's safe methods (GET, HEAD, OPTIONS, TRACE), and only those the policy also calls
+  /// idempotent. Off, every request the policy calls idempotent may be hedged: a PUT, a DELETE, a start. Two
+  /// copies of those in flight race each other (the DELETE that loses answers 404, and that answer may win),
+  /// so turn it off only for a server that answers both copies alike.
+  bool safe_methods_only = true;
 };
 
 namespace detail {
@@ -159,16 +165,18 @@ class hedging_transport {
     // Shared with the stop callback's posted emission, which may run after this attempt is over (on an empty
     // slot: nothing happens).
     auto stop = std::make_shared<asio::cancellation_signal>();
-    std::optional<outcome_type> result;
+    // Shared with the handler too: an attempt left pending by a broken inner transport must not write into
+    // this frame once it has returned.
+    auto result = std::make_shared<std::optional<outcome_type>>();
     async_attempt(request, context,
                   asio::bind_cancellation_slot(
-                      stop->slot(), [&result](outcome_type outcome) { result.emplace(std::move(outcome)); }));
+                      stop->slot(), [result](outcome_type outcome) { result->emplace(std::move(outcome)); }));
     auto forward_stop = [&io, stop] {
       asio::post(io, [stop] { stop->emit(asio::cancellation_type::terminal); });
     };
     std::optional<std::stop_callback<decltype(forward_stop)>> on_stop;
     if (context.stop.stop_possible()) on_stop.emplace(context.stop, std::move(forward_stop));
-    while (!result) {
+    while (!*result) {
       io.restart();
       if constexpr (detail::virtual_clock<C>) {
         // The operation holds work on the io_context, so run_one() would block: what is ready, else the next
@@ -178,15 +186,29 @@ class hedging_transport {
         if (io.run_one() == 0) break;
       }
     }
-    if (!result)  // the inner transport left its handler pending with nothing to wake it: a broken transport
-      return transport_failure{failure_kind::ambiguous,
-                               make_error_code(boost::system::errc::operation_canceled),
-                               "the hedged attempt never completed"};
-    return std::move(*result);
+    if (!*result) {
+      // The inner transport left its handler pending with nothing to wake it: a broken transport. Cancel
+      // what is in flight (no hedge starts after this, so the request is not read again) and run what that
+      // makes ready.
+      stop->emit(asio::cancellation_type::terminal);
+      io.restart();
+      io.poll();
+      if (!*result)
+        return transport_failure{failure_kind::ambiguous,
+                                 make_error_code(boost::system::errc::operation_canceled),
+                                 "the hedged attempt never completed"};
+    }
+    return std::move(**result);
   }
 
   /// Whether `request` may be hedged: the policy calls it idempotent and it carries no idempotency key.
   bool may_hedge(const request_header& request) const {
+    if (options_.safe_methods_only) {
+      using boost::beast::http::verb;
+      const verb method = request.method();
+      if (method != verb::get && method != verb::head && method != verb::options && method != verb::trace)
+        return false;
+    }
     if constexpr (detail::issues_idempotency_keys<I>) {
       if (request.find(idempotency_.key_header()) != request.end()) return false;
     }
@@ -217,7 +239,11 @@ class hedging_transport {
   // What lives for one hedged attempt, whatever its handler.
   struct operation {
     operation(hedging_transport& o, const request_type& r, const attempt_context& c)
-        : owner(o), request(&r), context(c) {}
+        : owner(o),
+          request(&r),
+          context(c),
+          strand(boost::asio::make_strand(o.get_executor())),
+          started(o.clock_.now()) {}
 
     hedging_transport& owner;
     const request_type* request;
@@ -230,6 +256,10 @@ class hedging_transport {
     bool emitting = false;  // cancelling: a completion inside the emission must not complete the operation
     bool finished = false;
     std::optional<outcome_type> outcome;
+    // The two attempts and the timer complete here, one at a time, even on an io_context that several
+    // threads run: the state above is not synchronised otherwise.
+    boost::asio::strand<executor_type> strand;
+    typename C::time_point started;  // the first attempt's start, for what the hedge has left of the timeout
 
     bool good(const outcome_type& candidate) const {
       return candidate.has_response() && !owner.options_.retry_on.contains(candidate.response().result_int());
@@ -278,8 +308,8 @@ class hedging_transport {
     std::shared_ptr<operation_with<Handler>> op;
     std::size_t which;
 
-    using executor_type = typename hedging_transport::executor_type;
-    executor_type get_executor() const noexcept { return op->owner.get_executor(); }
+    using executor_type = boost::asio::strand<typename hedging_transport::executor_type>;
+    executor_type get_executor() const noexcept { return op->strand; }
     using allocator_type = typename operation_with<Handler>::allocator_type;
     allocator_type get_allocator() const noexcept { return detail::operation_allocator_for(op->handler); }
     using cancellation_slot_type = boost::asio::cancellation_slot;
@@ -307,18 +337,19 @@ class hedging_transport {
       if (op->slot.is_connected()) {
         // Terminal cancellation of the attempt cancels both attempts and the timer, on the transport's
         // executor, where they installed their handlers.
-        op->slot.assign([weak = std::weak_ptr<state>(op),
-                         executor = owner->get_executor()](boost::asio::cancellation_type type) {
-          if ((type & boost::asio::cancellation_type::terminal) == boost::asio::cancellation_type::none)
-            return;
-          boost::asio::dispatch(executor, [weak] {
-            if (const auto target = weak.lock()) {
-              target->canceled = true;
-              target->cancel_running();
-              if (target->pending == 0) finish(target);
-            }
-          });
-        });
+        op->slot.assign(
+            [weak = std::weak_ptr<state>(op), executor = op->strand](boost::asio::cancellation_type type) {
+              if ((type & boost::asio::cancellation_type::terminal) == boost::asio::cancellation_type::none)
+                return;
+              boost::asio::dispatch(executor, [weak] {
+                if (auto target = weak.lock()) {
+                  target->canceled = true;
+                  target->cancel_running();
+                  // Posted: this runs inside the canceller's emission, which must not see its handler run.
+                  if (target->pending == 0) finish(std::move(target), true);
+                }
+              });
+            });
       }
       const bool hedge = owner->may_hedge(*request) && !context.stop.stop_requested()
                          && (!context.timeout || *context.timeout > owner->options_.delay);
@@ -365,14 +396,17 @@ class hedging_transport {
     --op->pending;
     if (!ec && !op->decided && !op->canceled && !op->context.stop.stop_requested()) {
       hedging_transport& owner = op->owner;
+      attempt_context context = op->context;
+      if (context.timeout)  // the attempt as a whole keeps its timeout, however late the timer fired
+        *context.timeout -=
+            std::chrono::duration_cast<std::chrono::nanoseconds>(owner.clock_.now() - op->started);
       const auto& budget = owner.options_.budget;
-      if (budget && !budget->try_retry()) {
+      if (context.timeout && context.timeout->count() <= 0) {
+        // Nothing left for a hedge: the first attempt's own timeout ends the attempt.
+      } else if (budget && !budget->try_retry()) {
         owner.counters_->refused.fetch_add(1, std::memory_order_relaxed);
       } else {
         owner.counters_->started.fetch_add(1, std::memory_order_relaxed);
-        attempt_context context = op->context;
-        if (context.timeout)
-          *context.timeout -= owner.options_.delay;  // the attempt as a whole keeps its timeout
         op->running[second] = true;
         ++op->pending;
         const request_type& request = *op->request;
@@ -387,7 +421,7 @@ class hedging_transport {
   // there. Never from the initiating function: only an attempt's or the timer's completion gets here. The
   // state is freed first, as Asio requires.
   template <class Handler>
-  static void finish(std::shared_ptr<operation_with<Handler>> op) {
+  static void finish(std::shared_ptr<operation_with<Handler>> op, bool soon = false) {
     if (op->finished || op->emitting) return;  // completed already, or the canceller completes it
     op->finished = true;
     if (op->slot.is_connected()) op->slot.clear();
@@ -395,6 +429,7 @@ class hedging_transport {
     auto work = std::move(op->work);
     outcome_type result = std::move(*op->outcome);
     op.reset();
+    if (soon) return boost::asio::post(work, boost::asio::append(std::move(handler), std::move(result)));
     if (detail::running_in_this_thread(work)) return std::move(handler)(std::move(result));
     boost::asio::dispatch(work, boost::asio::append(std::move(handler), std::move(result)));
   }

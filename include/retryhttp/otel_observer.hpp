@@ -138,7 +138,7 @@ class otel_observer {
     add_server(attributes, where);
     const std::string url = full_url(where, event.request);
     attributes.add(otel::url_full, url);
-    attributes.add(otel::url_scheme, where.scheme);
+    attributes.add(otel::url_scheme, where.is_socket ? std::string_view("http") : where.scheme);
     attributes.add(otel::network_protocol_version, event.request.version() == 10 ? "1.0" : "1.1");
     if (event.attempt > 1) attributes.add(otel::http_request_resend_count, std::int64_t{event.attempt} - 1);
 

@@ -46,7 +46,8 @@ struct ctl_config {
   std::string token_source;
   /// Per attempt (connect, send, receive). [timeout_ms]
   std::chrono::milliseconds timeout{10'000};
-  /// retry_config::recommended() unless the file's "retry" object says otherwise, key by key. [retry]
+  /// retry_config::recommended() unless the file's "retry" object says otherwise, key by key (a "budget" or
+  /// "rate_limit" object given replaces that part whole). [retry]
   retryhttp::retry_config retry = retryhttp::retry_config::recommended();
   /// Send an Idempotency-Key with create, which makes it safe to retry on an orchestrator that honours keys.
   /// [idempotency_keys]
