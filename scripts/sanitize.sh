@@ -5,8 +5,8 @@
 #
 #   scripts/sanitize.sh [meson test arguments]     e.g. --suite unit, or a test's name
 #
-# Builds only what those suites run (the test programs, orchestrator-sim and vmm-ctl), not the benchmarks or
-# the other tools. The TSan suite is the main build's (scripts/test.sh): TSan and ASan cannot share a program.
+# Builds only what those suites run (the test programs, orchestrator-sim, vmm-ctl and retry-demo), not the
+# benchmarks or the other tools. The TSan suite is the main build's (scripts/test.sh): TSan and ASan cannot share a program.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -22,7 +22,7 @@ if [[ ! -f $build/build.ninja ]]; then
 fi
 ninja -C "$build" build.ninja >/dev/null  # regenerates when a meson.build changed, so the list below is current
 mapfile -t programs < <(ninja -C "$build" -t targets all | sed -n 's/^\(tests\/test_[A-Za-z0-9_]*\): .*/\1/p')
-ninja -C "$build" "${programs[@]}" tools/orchestrator-sim/orchestrator-sim tools/vmm-ctl/vmm-ctl
+ninja -C "$build" "${programs[@]}" tools/orchestrator-sim/orchestrator-sim tools/vmm-ctl/vmm-ctl tools/retry-demo/retry-demo
 
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1
