@@ -337,6 +337,90 @@ TEST_CASE("hedging: a hedge draws on the retry budget, as a retry does", "[hedgi
   }
 }
 
+namespace {
+/// A budget that refuses its first `refusals` questions, then grants every one.
+class refusing_at_first final : public retryhttp::retry_budget {
+ public:
+  explicit refusing_at_first(int refusals) : refusals_(refusals) {}
+  void on_success() noexcept override {}
+  void on_transient_failure() noexcept override {}
+  bool try_retry() noexcept override { return refusals_-- <= 0; }
+
+ private:
+  int refusals_;
+};
+
+hedging_options allowance_of(double fraction, unsigned burst,
+                             std::shared_ptr<retryhttp::retry_budget> budget) {
+  auto options = options_with(100ms, std::move(budget));
+  options.max_hedged_fraction = fraction;
+  options.hedge_burst = burst;
+  return options;
+}
+}  // namespace
+
+TEST_CASE("hedging: at most max_hedged_fraction of the attempts are hedged, however slow the server",
+          "[hedging][budget]") {
+  SECTION("a server slow on every answer, and a budget full of its successes: 12 hedges in 30 calls") {
+    // recommended()'s token bucket refuses only while failures drain it: every answer here is a success.
+    // The allowance starts with 10 hedges and earns 0.1 per attempt (the first 0.1 is over its cap).
+    auto budget = std::make_shared<retryhttp::token_bucket_budget>(100, 2);
+    fixture f{options_with(100ms, budget)};
+    f.script().otherwise(t::respond(200).after(1s));  // the first attempt always wins, at 1 s
+    for (int call = 0; call < 30; ++call) REQUIRE(f.send(list_vms)->ok());
+    CHECK(f.hedging().hedges_started() == 12);
+    CHECK(f.hedging().hedges_refused() == 18);
+    CHECK(f.script().attempt_count() == 42);
+    CHECK(budget->try_retry());  // the budget would have granted every one
+  }
+  SECTION("all of them, when the fraction is 1") {
+    auto budget = std::make_shared<retryhttp::token_bucket_budget>(100, 2);
+    fixture f{allowance_of(1.0, 1, budget)};
+    f.script().otherwise(t::respond(200).after(1s));
+    for (int call = 0; call < 30; ++call) REQUIRE(f.send(list_vms)->ok());
+    CHECK(f.hedging().hedges_started() == 30);
+    CHECK(f.script().attempt_count() == 60);
+  }
+  SECTION("half, one saved up: every other slow call is hedged, in virtual time") {
+    fixture f{allowance_of(0.5, 1, nullptr)};
+    for (int call = 0; call < 10; ++call) {
+      if (call % 2 == 0)
+        f.script()
+            .then(t::respond(200).after(1s))
+            .then(t::respond(200).after(10ms));  // hedged: won at 110 ms
+      else
+        f.script().then(t::respond(200).after(1s));  // not hedged: answered at 1 s
+    }
+    for (int call = 0; call < 10; ++call) REQUIRE(f.send(list_vms)->ok());
+    CHECK(f.hedging().hedges_started() == 5);
+    CHECK(f.hedging().hedges_refused() == 5);
+    CHECK(f.hedging().hedges_won() == 5);
+    CHECK(f.script().attempt_count() == 15);
+    CHECK(f.clock.elapsed() == 5 * 110ms + 5 * 1s);
+  }
+  SECTION("a hedge the budget refuses is given back to the allowance") {
+    // One hedge saved up and none earned: the budget's refusal of the first must leave it for the second.
+    fixture f{allowance_of(0.0, 1, std::make_shared<refusing_at_first>(1))};
+    f.script().then(t::respond(200).after(1s));                                    // refused by the budget
+    f.script().then(t::respond(200).after(1s)).then(t::respond(200).after(10ms));  // hedged
+    f.script().then(t::respond(200).after(1s));  // the allowance is spent: not hedged
+    for (int call = 0; call < 3; ++call) REQUIRE(f.send(list_vms)->ok());
+    CHECK(f.hedging().hedges_started() == 1);
+    CHECK(f.hedging().hedges_refused() == 2);
+    CHECK(f.clock.elapsed() == 1s + 110ms + 1s);
+  }
+  SECTION("a fraction outside 0 to 1 is refused when the transport is made") {
+    asio::io_context io;
+    t::fake_clock clock;
+    for (double fraction : {-0.1, 1.5}) {
+      CAPTURE(fraction);
+      CHECK_THROWS_AS((hedging_type{inner_type{io.get_executor(), clock}, allowance_of(fraction, 10, nullptr),
+                                    vmm::orchestrator_idempotency{}, clock}),
+                      std::invalid_argument);
+    }
+  }
+}
+
 TEST_CASE("hedging: when neither answer is good, the client's retry rules apply to the outcome",
           "[hedging]") {
   fixture f;

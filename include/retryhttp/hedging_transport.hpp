@@ -20,7 +20,10 @@
 //
 // The budget: a hedge is a second copy of a request, so it costs what a retry costs: retry_budget::
 // try_retry() is asked when the delay runs out, and a refusal means no hedge. With one budget shared by the
-// client (retry_config::budget) and the decorator, hedges and retries together add a bounded load.
+// client (retry_config::budget) and the decorator, hedges and retries together add a bounded load. A budget
+// refuses only while answers fail, though, and a server that is slow on every answer, and answers them all,
+// is when hedging would double the load: so the decorator also hedges at most
+// hedging_options::max_hedged_fraction of the attempts (10% by default), whatever the budget says.
 //
 // The completion waits for the cancelled loser (as asio::experimental::parallel_group does), so that nothing
 // refers to the request once the handler runs; a terminal cancellation is carried out at once, so this costs
@@ -36,6 +39,7 @@
 #include <retryhttp/budget.hpp>
 #include <retryhttp/clock.hpp>
 #include <retryhttp/config.hpp>
+#include <retryhttp/detail/hedge_allowance.hpp>
 #include <retryhttp/detail/operation_memory.hpp>
 #include <retryhttp/idempotency.hpp>
 #include <retryhttp/idempotency_key.hpp>
@@ -72,7 +76,7 @@ namespace retryhttp {
 struct hedging_options {
   /// How long the first attempt may go unanswered before the hedge starts: about the latency's 95th
   /// percentile, so that about one call in twenty is hedged.
-  std::chrono::nanoseconds delay = std::chrono::milliseconds{100};
+  std::chrono::nanoseconds delay = detail::hedging_defaults::delay;
   /// Statuses that are not a good answer: a response with one of them does not win while the other attempt
   /// is in flight. Give it the client's retry_config::retry_on.
   status_set retry_on{502, 503, 504};
@@ -84,12 +88,22 @@ struct hedging_options {
   /// copies of those in flight race each other (the DELETE that loses answers 404, and that answer may win),
   /// so turn it off only for a server that answers both copies alike.
   bool safe_methods_only = true;
+  /// At most this fraction of the attempts that may be hedged is hedged, over time, whatever the budget says:
+  /// each such attempt earns this fraction of a hedge and a hedge spends one, with at most hedge_burst saved
+  /// up (and that many at the start). A budget refuses only while answers fail, and a server slow on every
+  /// answer would otherwise get every request twice. 1: every attempt may be hedged. From 0 to 1, else the
+  /// constructor throws std::invalid_argument.
+  double max_hedged_fraction = detail::hedging_defaults::max_hedged_fraction;
+  unsigned hedge_burst = detail::hedging_defaults::hedge_burst;
 };
 
 namespace detail {
 
-/// What a hedging_transport counts, shared with its operations.
+/// What a hedging_transport counts and its allowance, shared by its copies and with its operations.
 struct hedge_counters {
+  explicit hedge_counters(const hedging_options& options)
+      : allowance(options.max_hedged_fraction, options.hedge_burst) {}
+  hedge_allowance allowance;
   std::atomic<std::uint64_t> started{0};
   std::atomic<std::uint64_t> won{0};
   std::atomic<std::uint64_t> refused{0};
@@ -215,8 +229,9 @@ class hedging_transport {
     return static_cast<bool>(idempotency_.is_idempotent(request));
   }
 
-  /// Hedges started (each granted by the budget), hedges whose answer won, hedges the budget refused, and
-  /// attempts cancelled because the other one answered first. Atomic: readable from any thread.
+  /// Hedges started (each granted by the allowance and the budget), hedges whose answer won, hedges the
+  /// allowance or the budget refused, and attempts cancelled because the other one answered first. Atomic:
+  /// readable from any thread.
   std::uint64_t hedges_started() const noexcept { return counters_->started.load(std::memory_order_relaxed); }
   std::uint64_t hedges_won() const noexcept { return counters_->won.load(std::memory_order_relaxed); }
   std::uint64_t hedges_refused() const noexcept { return counters_->refused.load(std::memory_order_relaxed); }
@@ -353,6 +368,7 @@ class hedging_transport {
       }
       const bool hedge = owner->may_hedge(*request) && !context.stop.stop_requested()
                          && (!context.timeout || *context.timeout > owner->options_.delay);
+      if (hedge) owner->counters_->allowance.on_attempt();
       op->running[first] = true;
       op->running[timer] = hedge;
       op->pending = hedge ? 2 : 1;
@@ -403,7 +419,10 @@ class hedging_transport {
       const auto& budget = owner.options_.budget;
       if (context.timeout && context.timeout->count() <= 0) {
         // Nothing left for a hedge: the first attempt's own timeout ends the attempt.
+      } else if (!owner.counters_->allowance.try_take()) {
+        owner.counters_->refused.fetch_add(1, std::memory_order_relaxed);
       } else if (budget && !budget->try_retry()) {
+        owner.counters_->allowance.refund();
         owner.counters_->refused.fetch_add(1, std::memory_order_relaxed);
       } else {
         owner.counters_->started.fetch_add(1, std::memory_order_relaxed);
@@ -440,7 +459,7 @@ class hedging_transport {
   hedging_options options_;
   I idempotency_;
   C clock_;
-  std::shared_ptr<detail::hedge_counters> counters_ = std::make_shared<detail::hedge_counters>();
+  std::shared_ptr<detail::hedge_counters> counters_ = std::make_shared<detail::hedge_counters>(options_);
 };
 
 }  // namespace retryhttp
