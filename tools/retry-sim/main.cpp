@@ -3,16 +3,20 @@
 //
 //   retry-sim occ      [--clients N[,N...]] [--strategy S[,S...]] [--trials N] [--seed N]
 //   retry-sim overload [--clients N] [--p P[,P...]] [--capacity N] [--strategy S[,S...]] [--trials N] [--seed
-//   N]
+//   N] [--fast-ms MS] [--slow FRACTION] [--slow-ms MS] [--hedge-delay-ms MS]
 //
-// Prints CSV: experiment,strategy,clients,p,trials,calls,time_ms,amplification,success. See sim.hpp.
+// Prints CSV: experiment,strategy,clients,p,trials,calls,time_ms,amplification,success,p99_ms,hedges (the
+// last two empty for occ). See sim.hpp.
 
 #include "../common/strict_number.hpp"
 #include "sim.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -24,11 +28,16 @@ constexpr const char* usage =
     "usage: retry-sim occ [--clients N,...] [--strategy S,...] [--trials N] [--seed N]\n"
     "       retry-sim overload [--clients N] [--p P,...] [--capacity N] [--strategy S,...] [--trials N] "
     "[--seed N]\n"
+    "                          [--fast-ms MS] [--slow FRACTION] [--slow-ms MS] [--hedge-delay-ms MS]\n"
     "  occ strategies: none, no_jitter, full_jitter, equal_jitter, decorrelated, exponential\n"
     "  overload strategies: ticket, ticket+percent_budget, ticket+token_bucket, ticket+adaptive, "
     "recommended,\n"
+    "                       ticket+hedging, ticket+percent_budget+hedging, recommended+hedging,\n"
     "                       three_attempts, go_retryablehttp, envoy, aws_standard\n"
-    "  output: CSV experiment,strategy,clients,p,trials,calls,time_ms,amplification,success\n";
+    "  overload latency: |Normal(fast, fast/5)| per answer, except a fraction --slow (default 0.02) taking\n"
+    "                    --slow-ms (default 1000); --fast-ms defaults to 10; hedging after --hedge-delay-ms\n"
+    "                    (default 100)\n"
+    "  output: CSV experiment,strategy,clients,p,trials,calls,time_ms,amplification,success,p99_ms,hedges\n";
 
 std::vector<std::string> split(const std::string& text) {
   std::vector<std::string> parts;
@@ -57,9 +66,20 @@ double fraction(const std::string& option, const std::string& text) {
   return value;
 }
 
+std::chrono::nanoseconds milliseconds(const std::string& option, const std::string& text) {
+  const auto value = number(option, text);
+  if (value == 0 || value > 3'600'000)
+    throw std::invalid_argument(option + ": expected milliseconds from 1 to 3600000, got \"" + text + "\"");
+  return std::chrono::milliseconds(value);
+}
+
 void print(const retry_sim::row& r) {
-  fmt::print("{},{},{},{:.3f},{},{:.1f},{:.1f},{:.4f},{:.4f}\n", r.experiment, r.strategy, r.clients, r.p,
+  fmt::print("{},{},{},{:.3f},{},{:.1f},{:.1f},{:.4f},{:.4f}", r.experiment, r.strategy, r.clients, r.p,
              r.trials, r.calls, r.time_ms, r.amplification, r.success);
+  if (r.experiment == "occ")
+    fmt::print(",,\n");
+  else
+    fmt::print(",{:.1f},{:.1f}\n", r.p99_ms, r.hedges);
 }
 
 }  // namespace
@@ -80,6 +100,8 @@ int main(int argc, char** argv) {
     unsigned trials = experiment == "occ" ? 20 : 3;
     unsigned capacity = 0;
     std::uint64_t seed = 1;
+    retry_sim::latency_model latency;
+    std::optional<std::chrono::nanoseconds> hedge_delay;
     for (int i = 2; i < argc; ++i) {
       const std::string option = argv[i];
       if (option == "--help") {
@@ -107,11 +129,19 @@ int main(int argc, char** argv) {
         capacity = static_cast<unsigned>(number(option, value));
       } else if (option == "--seed") {
         seed = number(option, value);
+      } else if (option == "--fast-ms") {
+        latency.fast = milliseconds(option, value);
+      } else if (option == "--slow") {
+        latency.slow_fraction = fraction(option, value);
+      } else if (option == "--slow-ms") {
+        latency.slow = milliseconds(option, value);
+      } else if (option == "--hedge-delay-ms") {
+        hedge_delay = milliseconds(option, value);
       } else {
         throw std::invalid_argument("unknown option \"" + option + "\"");
       }
     }
-    fmt::print("experiment,strategy,clients,p,trials,calls,time_ms,amplification,success\n");
+    fmt::print("experiment,strategy,clients,p,trials,calls,time_ms,amplification,success,p99_ms,hedges\n");
     if (experiment == "occ") {
       if (strategies.empty()) strategies = retry_sim::strategy::occ_names();
       for (const auto& name : strategies) (void)retry_sim::strategy(name, 0);  // validate before running
@@ -123,11 +153,14 @@ int main(int argc, char** argv) {
         if (strategies.empty()
             || std::find(strategies.begin(), strategies.end(), policy.name) != strategies.end())
           policies.push_back(policy);
+      if (hedge_delay)
+        for (auto& policy : policies)
+          if (policy.hedge_delay.count() > 0) policy.hedge_delay = *hedge_delay;
       if (policies.empty()) throw std::invalid_argument("--strategy: no known overload strategy given");
       if (capacity > 0) ps = {0};
       for (const auto& policy : policies)
         for (unsigned n : clients)
-          for (double p : ps) print(retry_sim::overload(policy, n, p, capacity, trials, seed));
+          for (double p : ps) print(retry_sim::overload(policy, n, p, capacity, trials, seed, latency));
     }
   } catch (const std::exception& error) {
     fmt::print(stderr, "retry-sim: {}\n{}", error.what(), usage);

@@ -14,18 +14,22 @@
 //            is the last event, the last client receiving its successful write's answer.
 //  overload  a server that rejects a fraction p of attempts (or, with --capacity, everything beyond a fixed
 //            number of attempts per second); clients with the ticket's policy, with a retry budget, with the
-//            adaptive rate limiter, with retry_config::recommended(), and with peers' defaults. Reports
-//            amplification (attempts / calls) and the success rate. A rejection of the p variant is a failing
-//            backend's plain 503; one of the capacity variant is a throttle (a 429, or a 503 with
-//            Retry-After), which is what engages a rate limiter.
+//            adaptive rate limiter, with retry_config::recommended(), hedged, and with peers' defaults. The
+//            server answers after |Normal(10 ms, 2 ms)|, or 1 s for 2% of the attempts (the slow tail that
+//            hedging is for). Reports amplification (attempts, hedges included, / calls), the success rate
+//            and the 99th percentile of a call's time. A rejection of the p variant is a failing backend's
+//            plain 503; one of the capacity variant is a throttle (a 429, or a 503 with Retry-After), which
+//            is what engages a rate limiter.
 
 #include <retryhttp/backoff.hpp>
 #include <retryhttp/budget.hpp>
+#include <retryhttp/detail/hedge_allowance.hpp>
 #include <retryhttp/detail/random.hpp>
 #include <retryhttp/rate_limiter.hpp>
 #include <retryhttp/retry_step.hpp>
 #include <retryhttp/testing/fake_clock.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -53,6 +57,8 @@ struct row {
   double time_ms = 0;
   double amplification = 0;
   double success = 0;
+  double p99_ms = 0;  ///< overload: a call's 99th-percentile time, start to end
+  double hedges = 0;  ///< overload: hedges sent
 };
 
 /// A seeded source of the randomness the experiments need (not the policies' jitter: that is their own).
@@ -232,6 +238,22 @@ inline row occ(const std::string& strategy_name, unsigned clients, unsigned tria
 // ---- Overload
 // ------------------------------------------------------------------------------------------------
 
+/// How long the server takes to answer an attempt: |Normal(fast, fast / 5)|, except for a fraction
+/// `slow_fraction` of the attempts, which take `slow` (the slow tail: a pause, a cold cache, a slow replica).
+/// Drawn per attempt, whatever the answer; a hedge draws its own.
+struct latency_model {
+  nanoseconds fast = 10ms;
+  double slow_fraction = 0.02;
+  nanoseconds slow = 1s;
+
+  nanoseconds draw(random_source& random) const {
+    if (slow_fraction > 0 && random.uniform() < slow_fraction) return slow;
+    const double mean = std::chrono::duration<double>(fast).count();
+    return std::chrono::duration_cast<nanoseconds>(
+        std::chrono::duration<double>(random.abs_normal(mean, mean / 5)));
+  }
+};
+
 /// A client policy of the overload experiment.
 struct client_policy {
   std::string name;
@@ -250,6 +272,10 @@ struct client_policy {
   /// A retryhttp configuration whose rate limiter (make_rate_limiter) and deadline apply too, when there is
   /// one.
   std::optional<retryhttp::retry_config> library;
+  /// Hedged attempts as hedging_transport makes them with its default options, after this delay (0: none).
+  /// A hedge asks the decorator's allowance (10% of the attempts), then the policy's budget, the one the
+  /// client retries with (hedging_options::budget shared with the client).
+  nanoseconds hedge_delay{0};
 
   /// A policy that is a retryhttp configuration: its attempts, delays, budget, rate limiter and deadline.
   static client_policy of(std::string name, const retryhttp::retry_config& config) {
@@ -260,6 +286,12 @@ struct client_policy {
             "exponential",
             budget_kind::from_config,
             config};
+  }
+  /// The same policy, hedged after hedging_options' default delay.
+  static client_policy hedged(client_policy policy, std::string name) {
+    policy.name = std::move(name);
+    policy.hedge_delay = retryhttp::detail::hedging_defaults::delay;
+    return policy;
   }
   /// The ticket's configuration with the adaptive rate limiter and nothing else.
   static retryhttp::retry_config ticket_with_rate_limiter() {
@@ -275,6 +307,10 @@ struct client_policy {
         {"ticket+token_bucket", 4, 500ms, 10s, "exponential", budget_kind::token_bucket, std::nullopt},
         of("ticket+adaptive", ticket_with_rate_limiter()),
         of("recommended", retryhttp::retry_config::recommended()),
+        hedged({"ticket", 4, 500ms, 10s, "exponential", budget_kind::none, std::nullopt}, "ticket+hedging"),
+        hedged({"ticket+percent_budget", 4, 500ms, 10s, "exponential", budget_kind::percent_10, std::nullopt},
+               "ticket+percent_budget+hedging"),
+        hedged(of("recommended", retryhttp::retry_config::recommended()), "recommended+hedging"),
         {"three_attempts", 3, 500ms, 10s, "exponential", budget_kind::none, std::nullopt},
         {"go_retryablehttp", 5, 1s, 30s, "no_jitter", budget_kind::none, std::nullopt},
         {"envoy", 2, 25ms, 250ms, "full_jitter", budget_kind::none, std::nullopt},
@@ -300,16 +336,19 @@ class aws_quota {
 
 /// One overload run: `clients` clients each start a call every second for `seconds` seconds (staggered); the
 /// server rejects each attempt with probability p, or, when capacity > 0, every attempt beyond `capacity` in
-/// the current second.
+/// the current second, deciding when the attempt arrives and answering after the latency.
 struct overload_outcome {
-  double amplification;  ///< attempts / calls
+  double amplification;  ///< attempts (hedges included) / calls
   double success;        ///< successful calls / calls
   double attempts;
   double time_ms;  ///< the last event
+  double p99_ms;   ///< the 99th percentile of a call's time, start to end (delivered or not)
+  double hedges;   ///< hedges sent
 };
 
 inline overload_outcome overload_trial(const client_policy& policy, unsigned clients, double p,
-                                       unsigned capacity, std::uint64_t seed, unsigned seconds = 60) {
+                                       unsigned capacity, std::uint64_t seed,
+                                       const latency_model& latency = {}, unsigned seconds = 60) {
   clock_type clock;
   event_queue queue{clock};
   random_source random{seed};
@@ -325,6 +364,9 @@ inline overload_outcome overload_trial(const client_policy& policy, unsigned cli
   std::shared_ptr<retryhttp::adaptive_rate_limiter> limiter;
   if (policy.library) limiter = retryhttp::make_rate_limiter(policy.library->rate_limit);
   aws_quota quota;
+  // One decorator's allowance for every client, as with their budget and limiter.
+  retryhttp::detail::hedge_allowance allowance{retryhttp::detail::hedging_defaults::max_hedged_fraction,
+                                               retryhttp::detail::hedging_defaults::hedge_burst};
   retryhttp::retry_config config;
   config.max_retries = policy.max_attempts - 1;
   config.base_delay = std::chrono::duration_cast<std::chrono::milliseconds>(policy.base);
@@ -335,12 +377,34 @@ inline overload_outcome overload_trial(const client_policy& policy, unsigned cli
   double first_tries = 0;
   double calls = 0;
   double successes = 0;
+  double hedges = 0;
+  std::vector<double> call_ms;
   std::vector<unsigned> per_second(seconds + 600, 0);
+  auto end_call = [&](clock_type::time_point start) {
+    call_ms.push_back(std::chrono::duration<double, std::milli>(since_start(start)).count());
+  };
+
+  // The server: decides when the attempt arrives (the capacity counts arrivals per second) and answers after
+  // the latency.
+  auto serve = [&](std::function<void(bool)> on_answer) {
+    attempts += 1;
+    const auto second = static_cast<std::size_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(queue.now().time_since_epoch()).count());
+    bool rejected = false;
+    if (capacity > 0) {
+      if (second < per_second.size()) rejected = ++per_second[second] > capacity;
+    } else {
+      rejected = random.uniform() < p;
+    }
+    queue.after(latency.draw(random), [on_answer = std::move(on_answer), rejected] { on_answer(rejected); });
+  };
 
   using delay_function = std::shared_ptr<std::function<nanoseconds(unsigned)>>;
   std::function<void(delay_function, unsigned, clock_type::time_point)> attempt, send;
+  std::function<void(delay_function, unsigned, clock_type::time_point, bool)> answered;
   // Before each attempt, as basic_client does: a token from the limiter once a throttle engaged it, waited
-  // for (within max_wait and the deadline) or refused, which fails the call with nothing sent.
+  // for (within max_wait and the deadline) or refused, which fails the call with nothing sent. A hedged
+  // attempt is one attempt to the limiter.
   attempt = [&](delay_function delays, unsigned number, clock_type::time_point start) {
     if (limiter && limiter->engaged()) {
       const auto& limit = policy.library->rate_limit;
@@ -352,7 +416,7 @@ inline overload_outcome overload_trial(const client_policy& policy, unsigned cli
       if (deadline.count() > 0)
         allowed = std::min(allowed, std::max(deadline - since_start(start), nanoseconds(0)));
       const auto grant = limiter->acquire(queue.now().time_since_epoch(), allowed);
-      if (!grant) return;
+      if (!grant) return end_call(start);
       if (grant.wait.count() > 0) {
         queue.after(grant.wait, [&, delays, number, start] { send(delays, number, start); });
         return;
@@ -360,16 +424,38 @@ inline overload_outcome overload_trial(const client_policy& policy, unsigned cli
     }
     send(delays, number, start);
   };
+  // One attempt as the client sees it, with hedging as hedging_transport does it: the hedge starts when the
+  // delay runs out with no answer and the allowance and then the budget's try_retry() grant it; the first
+  // good answer wins; a rejection is the outcome unless the other copy is still out; the loser's answer is
+  // never read (it was cancelled, but the server had it: it counts as an attempt).
   send = [&](delay_function delays, unsigned number, clock_type::time_point start) {
-    attempts += 1;
-    const auto second = static_cast<std::size_t>(
-        std::chrono::duration_cast<std::chrono::seconds>(queue.now().time_since_epoch()).count());
-    bool rejected = false;
-    if (capacity > 0) {
-      if (second < per_second.size()) rejected = ++per_second[second] > capacity;
-    } else {
-      rejected = random.uniform() < p;
+    struct copies {
+      bool decided = false;
+      bool out[2] = {false, false};
+    };
+    auto state = std::make_shared<copies>();
+    auto on_answer = [&, state, delays, number, start](std::size_t which, bool rejected) {
+      if (state->decided) return;
+      state->out[which] = false;
+      if (!rejected || !state->out[1 - which]) {
+        state->decided = true;
+        answered(delays, number, start, rejected);
+      }
+    };
+    state->out[0] = true;
+    serve([on_answer](bool rejected) { on_answer(0, rejected); });
+    if (policy.hedge_delay.count() > 0) {
+      allowance.on_attempt();
+      queue.after(policy.hedge_delay, [&, state, on_answer] {
+        if (state->decided || !allowance.try_take()) return;
+        if (budget && !budget->try_retry()) return allowance.refund();
+        hedges += 1;
+        state->out[1] = true;
+        serve([on_answer](bool rejected) { on_answer(1, rejected); });
+      });
     }
+  };
+  answered = [&](delay_function delays, unsigned number, clock_type::time_point start, bool rejected) {
     // The library's own step decides, as in basic_client: a rejection is a 503, retried while retries
     // remain; the delay is this experiment's schedule (Brooker's numbering, the first backoff with n = 1).
     const auto outcome = retryhttp::observed_outcome::response(rejected ? 503 : 200);
@@ -388,9 +474,9 @@ inline overload_outcome overload_trial(const client_policy& policy, unsigned cli
     if (deadline.count() > 0) time_left = deadline - since_start(start);
     const auto step = retryhttp::next_step(config, {outcome, true, number - 1, std::nullopt, time_left},
                                            [&] { return (*delays)(number); });
-    if (!step.retries()) return;
-    if (budget && !budget->try_retry()) return;
-    if (policy.budget == client_policy::budget_kind::aws_quota && !quota.take()) return;
+    if (!step.retries() || (budget && !budget->try_retry())
+        || (policy.budget == client_policy::budget_kind::aws_quota && !quota.take()))
+      return end_call(start);
     queue.after(step.delay, [&, delays, number, start] { attempt(delays, number + 1, start); });
   };
   for (unsigned s = 0; s < seconds; ++s)
@@ -407,19 +493,31 @@ inline overload_outcome overload_trial(const client_policy& policy, unsigned cli
       });
     }
   queue.run();
-  return {attempts / first_tries, successes / calls, attempts,
-          std::chrono::duration<double, std::milli>(queue.now().time_since_epoch()).count()};
+  double p99 = 0;
+  if (!call_ms.empty()) {
+    const auto rank = static_cast<std::size_t>(std::ceil(0.99 * static_cast<double>(call_ms.size()))) - 1;
+    std::nth_element(call_ms.begin(), call_ms.begin() + static_cast<std::ptrdiff_t>(rank), call_ms.end());
+    p99 = call_ms[rank];
+  }
+  return {attempts / first_tries,
+          successes / calls,
+          attempts,
+          std::chrono::duration<double, std::milli>(queue.now().time_since_epoch()).count(),
+          p99,
+          hedges};
 }
 
 inline row overload(const client_policy& policy, unsigned clients, double p, unsigned capacity,
-                    unsigned trials, std::uint64_t seed) {
+                    unsigned trials, std::uint64_t seed, const latency_model& latency = {}) {
   row result{capacity > 0 ? "overload_capacity" : "overload", policy.name, clients, p, trials};
   for (unsigned trial = 0; trial < trials; ++trial) {
-    const auto outcome = overload_trial(policy, clients, p, capacity, seed + trial * 104729ULL);
+    const auto outcome = overload_trial(policy, clients, p, capacity, seed + trial * 104729ULL, latency);
     result.amplification += outcome.amplification / trials;
     result.success += outcome.success / trials;
     result.calls += outcome.attempts / trials;
     result.time_ms += outcome.time_ms / trials;
+    result.p99_ms += outcome.p99_ms / trials;
+    result.hedges += outcome.hedges / trials;
   }
   return result;
 }
