@@ -19,6 +19,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
 
+#include "support/capture_stream.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <iostream>
@@ -35,20 +37,7 @@ namespace http = boost::beast::http;
 
 namespace {
 
-/// Sends a stream to a string while it lives.
-class capture {
- public:
-  explicit capture(std::ostream& stream) : stream_(stream), original_(stream.rdbuf(captured_.rdbuf())) {}
-  ~capture() { stream_.rdbuf(original_); }
-  capture(const capture&) = delete;
-  capture& operator=(const capture&) = delete;
-  std::string text() const { return captured_.str(); }
-
- private:
-  std::ostream& stream_;
-  std::ostringstream captured_;
-  std::streambuf* original_;
-};
+using retryhttp_tests::capture;
 
 const http::request<http::string_body> list_request{http::verb::get, "/v1/vms", 11};
 

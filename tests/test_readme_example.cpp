@@ -20,6 +20,8 @@
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
+#include "support/capture_stream.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -28,7 +30,6 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
-#include <sstream>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -115,20 +116,6 @@ class watchdog {
   std::jthread thread_;  // last: it uses the members above
 };
 
-/// Sends std::cout to a string while it lives.
-class capture_cout {
- public:
-  capture_cout() : original_(std::cout.rdbuf(captured_.rdbuf())) {}
-  ~capture_cout() { std::cout.rdbuf(original_); }
-  capture_cout(const capture_cout&) = delete;
-  capture_cout& operator=(const capture_cout&) = delete;
-  std::string text() const { return captured_.str(); }
-
- private:
-  std::ostringstream captured_;
-  std::streambuf* original_;
-};
-
 }  // namespace
 
 TEST_CASE("README's first example compiles and retries a 503", "[readme]") {
@@ -166,7 +153,7 @@ TEST_CASE("README's coroutine example retries a 503 over loopback, after a real 
                         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n[]"}};
   const std::string url = server.url();
   const watchdog bound{io, 10s};
-  capture_cout printed;
+  const retryhttp_tests::capture printed{std::cout};
   // --- README coroutine run begin
   asio::co_spawn(io, list_vms(url), asio::detached);  // io: your asio::io_context
   io.run();

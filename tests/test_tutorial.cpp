@@ -56,11 +56,12 @@ int print_vms(const std::string& url, std::stop_token stop) {
 #include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 
+#include "support/capture_stream.hpp"
+
 #include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <mutex>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -140,20 +141,7 @@ std::string reply(const std::string& status_line, const std::string& body = {}) 
          + "\r\nContent-Type: application/json\r\n\r\n" + body;
 }
 
-/// Sends a stream to a string while it lives.
-class capture {
- public:
-  explicit capture(std::ostream& stream) : stream_(stream), original_(stream.rdbuf(captured_.rdbuf())) {}
-  ~capture() { stream_.rdbuf(original_); }
-  capture(const capture&) = delete;
-  capture& operator=(const capture&) = delete;
-  std::string text() const { return captured_.str(); }
-
- private:
-  std::ostream& stream_;
-  std::ostringstream captured_;
-  std::streambuf* original_;
-};
+using retryhttp_tests::capture;
 
 }  // namespace
 

@@ -80,6 +80,12 @@ std::string fast_config() {
                       R"({"timeout_ms": 2000, "retry": {"base_delay_ms": 10, "max_delay_ms": 50}})");
 }
 
+/// Attempts that give up after 300 ms, and as long to check afterwards whether a create was applied.
+std::string short_window_config() {
+  return write_config("short_window.json",
+                      R"({"timeout_ms": 300, "retry": {"base_delay_ms": 10, "max_delay_ms": 50}})");
+}
+
 }  // namespace
 
 TEST_CASE("503, 503, 200 on list gives 3 requests and the list", "[integration]") {
@@ -459,8 +465,7 @@ TEST_CASE("a create still in flight when its attempt timed out is never reported
           "[integration][reconcile]") {
   // The server takes 1.5 s to apply the create; the client gives up after 300 ms and checks for 300 ms more.
   simulator sim({"POST /v1/vms 1 delay 1500"});
-  const auto config = write_config(
-      "short.json", R"({"timeout_ms": 300, "retry": {"base_delay_ms": 10, "max_delay_ms": 50}})");
+  const auto config = short_window_config();
   const auto run = vmm_ctl({"--config", config, "--endpoint", sim.url(), "create", "web-1"});
   CAPTURE(run.err);
   CHECK(run.code == 4);
@@ -771,8 +776,7 @@ TEST_CASE("vmm-ctl: every input is checked before anything is sent, naming the f
 TEST_CASE("a create answered 503 may have been applied: exit 4, one POST, and a check whether the VM exists",
           "[integration][vmm-ctl][reconcile]") {
   simulator sim({"POST /v1/vms 1 status 503"});
-  const auto config = write_config(
-      "short_window.json", R"({"timeout_ms": 300, "retry": {"base_delay_ms": 10, "max_delay_ms": 50}})");
+  const auto config = short_window_config();
   const auto run = vmm_ctl({"--config", config, "--endpoint", sim.url(), "create", "web-1"});
   CAPTURE(run.err);
   CHECK(run.code == 4);
