@@ -1,4 +1,5 @@
 #include <retryhttp/async_beast_transport.hpp>
+#include <retryhttp/hedging_transport.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -564,6 +565,58 @@ TEST_CASE("on a 2-thread io_context, a strand makes the pool safe under many con
   CHECK(delivered.load() == attempts);
   CHECK(transport.peak_connections() <= 4);
   CHECK(transport.connections_opened() <= 4);
+}
+
+// hedging_transport's three completions (the attempt, the hedge, the delay's timer) run on a strand of each
+// hedged attempt's own, whoever runs the io_context: under ThreadSanitizer this is the check that they do.
+TEST_CASE("hedged attempts on a 2-thread io_context: every one answered, hedges raced and cancelled safely",
+          "[async_beast_transport][hedging][threads]") {
+  asio::io_context server_io;
+  // Every third request is slow: its attempt is hedged after 20 ms, and the hedge (a fast request) wins.
+  scripted_server server(server_io.get_executor(), [](std::size_t n) {
+    return n % 3 == 1 ? answer{ok_reply, 300ms} : answer{};
+  });
+  std::thread server_thread([&] { server_io.run_for(30s); });
+
+  asio::io_context io(2);
+  using strand_transport = retryhttp::async_beast_transport<asio::strand<asio::io_context::executor_type>>;
+  retryhttp::async_beast_transport_options transport_options;
+  transport_options.max_connections = 8;
+  retryhttp::hedging_options options;
+  options.delay = 20ms;
+  options.max_hedged_fraction = 1;  // every slow attempt may be hedged
+  retryhttp::hedging_transport<strand_transport> hedging(
+      strand_transport(asio::make_strand(io), server.url(), transport_options), options);
+  const request_type request = get();
+  std::atomic<std::size_t> delivered{0};
+  std::atomic<std::size_t> completed{0};
+  constexpr std::size_t attempts = 60;
+  std::function<void(std::size_t)> start = [&](std::size_t index) {
+    hedging.async_attempt(request, within(5s), [&, index](outcome_type outcome) {
+      if (outcome.has_response() && outcome.response().result_int() == 200) delivered.fetch_add(1);
+      completed.fetch_add(1);
+      if (index + 4 < attempts) start(index + 4);
+    });
+  };
+  for (std::size_t i = 0; i < 4; ++i) start(i);
+  std::thread second([&] { io.run_for(20s); });
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (completed.load() < attempts && std::chrono::steady_clock::now() < until) io.run_for(10ms);
+  io.stop();
+  second.join();
+  asio::post(server_io, [&] {
+    server.stop();
+    server_io.stop();
+  });
+  server_thread.join();
+  CHECK(completed.load() == attempts);
+  CHECK(delivered.load() == attempts);
+  CHECK(hedging.hedges_started() >= 1);
+  CHECK(hedging.hedges_won() >= 1);
+  CHECK(hedging.losers_canceled() <= hedging.hedges_started());
+  // A cancelled hedge may be closed before the server reads it; nothing is sent that was not started.
+  CHECK(server.requests() >= attempts);
+  CHECK(server.requests() <= attempts + hedging.hedges_started());
 }
 
 TEST_CASE("over a Unix domain socket: pooled, kept alive, and a missing socket is not_sent",
