@@ -191,7 +191,7 @@ struct config_limits {
 /// "retry.max_retries: expected an integer from 0 to 1000, got -1".
 class config_error : public std::invalid_argument {
  public:
-  config_error(std::string key_path, std::string expected, std::string got)
+  [[gnu::cold]] config_error(std::string key_path, std::string expected, std::string got)
       : std::invalid_argument(compose(key_path, expected, got)),
         key_path_(std::move(key_path)),
         expected_(std::move(expected)),
@@ -244,7 +244,8 @@ inline void check_milliseconds(std::string_view prefix, std::string_view name,
 
 /// Throws config_error naming the first field that is out of bounds. `prefix` is prepended to key paths, so
 /// errors read like the JSON config ("retry.base_delay_ms"); pass "" for bare names.
-inline void validate(const retry_config& config, std::string_view prefix = "retry") {
+// Cold (compiled for size): it runs once per client, and every client's constructor compiles it.
+[[gnu::cold]] inline void validate(const retry_config& config, std::string_view prefix = "retry") {
   using detail::throw_out_of_bounds;
   if (config.max_retries > config_limits::max_retries)
     throw_out_of_bounds(prefix, "max_retries",

@@ -48,7 +48,8 @@ class error_category_impl final : public boost::system::error_category {
   // A fixed id makes two copies of the category (one per shared library) compare equal.
   constexpr error_category_impl() noexcept : boost::system::error_category(0x7e7a1f5c0b9d4e21ULL) {}
   const char* name() const noexcept override { return "retryhttp"; }
-  std::string message(int value) const override {
+  // Cold (compiled for size): read only when a failure is printed; every program compiles it (it is virtual).
+  [[gnu::cold]] std::string message(int value) const override {
     switch (static_cast<error>(value)) {
       case error::retries_exhausted:
         return "retries exhausted";

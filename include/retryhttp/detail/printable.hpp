@@ -49,7 +49,8 @@ inline std::size_t safe_utf8_length(std::string_view text, std::size_t at) noexc
 /// Text from the server as it may be printed on a terminal: control bytes, ill-formed UTF-8 and the
 /// characters safe_utf8_length refuses become \xNN, so a server cannot move the cursor, recolour or clear
 /// the operator's screen, or hide text. At most `limit` bytes of input are shown, then "...".
-inline std::string printable(std::string_view text, std::size_t limit = 200) {
+// Cold (compiled for size): it builds the messages of failed calls, and every client compiles it.
+[[gnu::cold]] inline std::string printable(std::string_view text, std::size_t limit = 200) {
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
   const std::size_t shown = std::min(text.size(), limit);

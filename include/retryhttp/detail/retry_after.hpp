@@ -93,7 +93,10 @@ constexpr std::optional<sys_seconds> make_time(int year, unsigned month, int day
 }
 
 /// "HH:MM:SS" at `at`.
-inline bool clock_time(std::string_view text, std::size_t& at, int& hour, int& minute, int& second) {
+// The HTTP-date functions are cold (compiled for size): only a Retry-After given as a date reaches them, once
+// per retry, and every program that sends through a client compiles them.
+[[gnu::cold]] inline bool clock_time(std::string_view text, std::size_t& at, int& hour, int& minute,
+                                     int& second) {
   const auto h = digits(text, at, 2);
   if (!h || !literal(text, at, ":")) return false;
   const auto m = digits(text, at, 2);
@@ -121,8 +124,8 @@ constexpr sys_seconds within_date_range(sys_seconds now) noexcept {
 /// digits. Here: the date in `now`'s century, moved back a century when it is more than 50 years ahead, or on
 /// a century when it is more than 50 years behind (so "05" read in 2090 is 2105, not 2005). A window around
 /// now, unlike a fixed cut-off such as "below 70 is 20xx", keeps working as the years pass.
-inline std::optional<sys_seconds> rfc850_date(int two_digits, unsigned month, int day, int hour, int minute,
-                                              int second, sys_seconds now) {
+[[gnu::cold]] inline std::optional<sys_seconds> rfc850_date(int two_digits, unsigned month, int day, int hour,
+                                                            int minute, int second, sys_seconds now) {
   now = within_date_range(now);
   const std::int64_t since_epoch = now.time_since_epoch().count();
   const auto current = static_cast<int>(
@@ -145,7 +148,7 @@ inline std::optional<sys_seconds> rfc850_date(int two_digits, unsigned month, in
 
 /// An HTTP-date in any of its three formats, or nothing. `now` places a two-digit RFC 850 year in its
 /// century.
-inline std::optional<sys_seconds> parse_http_date(std::string_view text, sys_seconds now) {
+[[gnu::cold]] inline std::optional<sys_seconds> parse_http_date(std::string_view text, sys_seconds now) {
   text = trim(text);
   int hour = 0, minute = 0, second = 0;
   const auto comma = text.find(',');

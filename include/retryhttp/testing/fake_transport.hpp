@@ -25,6 +25,23 @@
 #include <utility>
 #include <vector>
 
+namespace retryhttp::detail {
+using fake_response = boost::beast::http::response<boost::beast::http::string_body>;
+using scripted_fields = std::vector<std::pair<std::string, std::string>>;
+
+// Fields scripted by name: Beast finds a name's field enum in its table of all field names, which is as much
+// code to compile as the rest of a small test. scripted_outcome::header() hands this function to the step, so
+// only a program that scripts a field compiles it. Returns whether the fields give a Content-Length.
+inline bool insert_scripted_fields(fake_response& response, const scripted_fields& fields) {
+  bool scripted_length = false;
+  for (const auto& [name, value] : fields) {
+    response.insert(name, value);
+    scripted_length = scripted_length || boost::beast::iequals(name, "Content-Length");
+  }
+  return scripted_length;
+}
+}  // namespace retryhttp::detail
+
 namespace retryhttp::testing {
 
 /// One step of a fake_transport script. Build it with respond(), fail(), refuse_connection(),
@@ -37,6 +54,7 @@ class scripted_outcome {
   /// A Content-Length given here replaces the one the fake would compute from the body.
   scripted_outcome& header(std::string name, std::string value) {
     headers_.emplace_back(std::move(name), std::move(value));
+    insert_fields_ = &detail::insert_scripted_fields;
     return *this;
   }
   scripted_outcome& body(std::string text) {
@@ -61,7 +79,7 @@ class scripted_outcome {
   failure_kind failure() const noexcept { return failure_; }
   const boost::system::error_code& code() const noexcept { return code_; }
   std::chrono::nanoseconds latency() const noexcept { return latency_; }
-  const std::vector<std::pair<std::string, std::string>>& headers() const noexcept { return headers_; }
+  const detail::scripted_fields& headers() const noexcept { return headers_; }
   const std::string& body_text() const noexcept { return body_; }
   bool is_permanent() const noexcept { return permanent_; }
 
@@ -69,6 +87,7 @@ class scripted_outcome {
   friend scripted_outcome respond(unsigned status, std::string body);
   friend scripted_outcome fail(failure_kind kind, boost::system::error_code code);
   friend scripted_outcome hang();
+  friend class fake_transport;
 
   kind kind_ = kind::respond;
   unsigned status_ = 200;
@@ -76,8 +95,10 @@ class scripted_outcome {
   boost::system::error_code code_;
   std::chrono::nanoseconds latency_{0};
   bool permanent_ = false;
-  std::vector<std::pair<std::string, std::string>> headers_;
+  detail::scripted_fields headers_;
   std::string body_;
+  // Set by header(): null while no field is scripted (see detail::insert_scripted_fields).
+  bool (*insert_fields_)(detail::fake_response&, const detail::scripted_fields&) = nullptr;
 };
 
 /// A response with this status (and body).
@@ -138,7 +159,7 @@ class fake_transport {
   /// Appends one outcome to the script.
   fake_transport& then(scripted_outcome outcome) {
     std::lock_guard lock(state_->mutex);
-    state_->script.push_back(std::move(outcome));
+    state_->script.push_back(std::make_shared<const scripted_outcome>(std::move(outcome)));
     return *this;
   }
   /// Appends outcomes to the script, one per attempt, in order.
@@ -149,7 +170,7 @@ class fake_transport {
   /// The outcome of every attempt after the script is used up (without it, such an attempt throws).
   fake_transport& otherwise(scripted_outcome outcome) {
     std::lock_guard lock(state_->mutex);
-    state_->fallback = std::move(outcome);
+    state_->fallback = std::make_shared<const scripted_outcome>(std::move(outcome));
     return *this;
   }
   /// Plays the script again from its start when it is used up (for benchmarks and soak loops).
@@ -182,15 +203,15 @@ class fake_transport {
       record_attempt(request, context, started, outcome);
       return outcome;
     }
-    scripted_outcome step = take_next_step();
-    auto outcome = play(step, context, clock);
+    const auto step = next_step();
+    auto outcome = play(*step, context, clock);
     record_attempt(request, context, started, outcome);
     return outcome;
   }
 
   // ---- For a driver of its own (fake_async_transport plays the same script in virtual time) ----
   /// The script's next step. Throws std::logic_error when there is none.
-  scripted_outcome take_next_step() { return next_step(); }
+  scripted_outcome take_next_step() { return *next_step(); }
   /// What a step produces once its latency has passed: the scripted response or failure.
   static attempt_outcome<response_type> scripted_result(const scripted_outcome& step) {
     if (step.what() == scripted_outcome::kind::fail)
@@ -201,21 +222,22 @@ class fake_transport {
     // insert(), never set() or content_length(): the response starts empty, so nothing needs replacing, and
     // every test that uses the fakes compiles this (set() and content_length() bring in Beast's code for
     // erasing and for Transfer-Encoding lists, about a tenth of such a test's code).
-    bool scripted_length = false;
-    for (const auto& [name, value] : step.headers()) {
-      response.insert(name, value);
-      scripted_length = scripted_length || boost::beast::iequals(name, "Content-Length");
-    }
+    const bool scripted_length = step.insert_fields_ && step.insert_fields_(response, step.headers());
     response.body() = step.body_text();
-    // What prepare_payload() would set for a string body, unless the script set a length of its own.
+    // What prepare_payload() would set for a string body, unless the script set a length of its own. With
+    // the name spelled out, as Beast spells it: insert(field, value) would look the name up in Beast's field
+    // table, which every test would compile.
     const unsigned status = step.status();
     if (!scripted_length && status >= 200 && status != 204 && status != 304)
-      response.insert(boost::beast::http::field::content_length, std::to_string(response.body().size()));
+      response.insert(boost::beast::http::field::content_length, "Content-Length",
+                      std::to_string(response.body().size()));
     return response;
   }
   /// Counts an attempt and records it (when recording), as attempt() does.
-  void record_attempt(const request_type& request, const attempt_context& context,
-                      fake_clock::time_point started, const attempt_outcome<response_type>& outcome) {
+  // Cold: bookkeeping for the test's assertions, compiled for size (it copies the request) in every test.
+  [[gnu::cold]] void record_attempt(const request_type& request, const attempt_context& context,
+                                    fake_clock::time_point started,
+                                    const attempt_outcome<response_type>& outcome) {
     const auto ended = state_->clock.now();
     std::lock_guard lock(state_->mutex);
     ++state_->attempt_count;
@@ -249,20 +271,22 @@ class fake_transport {
     explicit state(fake_clock c) : clock(std::move(c)) {}
     std::mutex mutex;
     fake_clock clock;
-    std::vector<scripted_outcome> script;
+    // Steps are shared, not copied, when played: a copy of a step (its fields and body) was compiled, and
+    // run, on every attempt.
+    std::vector<std::shared_ptr<const scripted_outcome>> script;
     std::size_t position = 0;
-    std::optional<scripted_outcome> fallback;
+    std::shared_ptr<const scripted_outcome> fallback;
     bool repeat = false;
     bool keep_requests = true;
     std::size_t attempt_count = 0;
     std::vector<recorded_attempt> record;
   };
 
-  scripted_outcome next_step() {
+  std::shared_ptr<const scripted_outcome> next_step() {
     std::lock_guard lock(state_->mutex);
     if (state_->repeat && state_->position == state_->script.size()) state_->position = 0;
     if (state_->position < state_->script.size()) return state_->script[state_->position++];
-    if (state_->fallback) return *state_->fallback;
+    if (state_->fallback) return state_->fallback;
     throw std::logic_error("fake_transport: attempt " + std::to_string(state_->attempt_count + 1)
                            + " has no scripted outcome (script has " + std::to_string(state_->script.size())
                            + "); script more outcomes or set otherwise()");
