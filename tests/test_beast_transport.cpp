@@ -8,6 +8,7 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/http/write.hpp>
 #include <catch2/catch.hpp>
 
 #include "support/full_backlog_listener.hpp"

@@ -58,13 +58,13 @@
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/system/errc.hpp>
 
@@ -72,6 +72,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -152,6 +153,7 @@ class async_beast_transport {
     stream_type stream;
     std::optional<tls_stream> tls;  // over stream, for https
     boost::beast::flat_buffer buffer;
+    std::string head;  // the head of the request being written; its capacity serves the next one
     clock::time_point idle_since{};
     bool answered = false;  // a response has come (a TLS 1.3 refusal of the client comes before one)
   };
@@ -510,9 +512,12 @@ class async_beast_transport {
       }
       a.now = stage::writing;
       a.conn->stream.expires_at(a.deadline);
-      if (a.conn->tls)
-        return boost::beast::http::async_write(*a.conn->tls, a.to_write(), step{std::move(self)});
-      boost::beast::http::async_write(a.conn->stream, a.to_write(), step{std::move(self)});
+      const auto wire = detail::write_head(a.to_write(), a.conn->head);
+      const std::array<boost::asio::const_buffer, 3> buffers{
+          boost::asio::buffer(a.conn->head), boost::asio::buffer(wire.body.data(), wire.body.size()),
+          boost::asio::buffer(wire.tail.data(), wire.tail.size())};
+      if (a.conn->tls) return boost::asio::async_write(*a.conn->tls, buffers, step{std::move(self)});
+      boost::asio::async_write(a.conn->stream, buffers, step{std::move(self)});
     }
 
     static void read(std::shared_ptr<attempt_io> self) {

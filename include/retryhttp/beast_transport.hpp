@@ -28,6 +28,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -35,7 +36,6 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/system/errc.hpp>
 #include <boost/system/system_error.hpp>
@@ -44,6 +44,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -153,6 +154,7 @@ class beast_transport {
     detail::tls_session_cache tls_sessions;
     bool answered = false;  // a response has come on this connection (a TLS 1.3 refusal comes before one)
     boost::beast::flat_buffer buffer;
+    std::string head;  // the head of the request being written; its capacity serves the next one
     std::chrono::milliseconds attempt_timeout{0};  // of the attempt under way, for its messages
     std::chrono::microseconds receive_timeout{0};  // the connection's SO_RCVTIMEO (zero: not set yet)
     std::uint64_t generation = 0;
@@ -298,7 +300,7 @@ class beast_transport {
     };
 
     // What the exchange writes to and reads from: the socket, or TLS over it, chosen at run time. One stream
-    // type, so that Beast's serializer and parser loops are compiled once, not once per stream; and the
+    // type, so that the write loop and Beast's parser loop are compiled once, not once per stream; and the
     // buffers reach either stream as one sequence type (at most 16 buffers a call, as socket_stream takes),
     // so each stream's own write_some and read_some is compiled once as well.
     struct exchange_stream {
@@ -362,7 +364,11 @@ class beast_transport {
         completed.emplace(detail::completed_request(request, s.endpoint.host_header, s.options.user_agent,
                                                     s.options.authorization));
       boost::system::error_code ec;
-      const auto written = http::write(stream, completed ? *completed : request, ec);
+      const auto wire = detail::write_head(completed ? *completed : request, s.head);
+      const std::array<boost::asio::const_buffer, 3> buffers{
+          boost::asio::buffer(s.head), boost::asio::buffer(wire.body.data(), wire.body.size()),
+          boost::asio::buffer(wire.tail.data(), wire.tail.size())};
+      const auto written = boost::asio::write(stream, buffers, ec);
       // Refused before its first byte (a reset connection, a stop): the server cannot have seen the request.
       if (ec)
         return fail(written == 0 ? failure_kind::not_sent : failure_kind::ambiguous, ec,
