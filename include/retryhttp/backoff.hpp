@@ -57,7 +57,7 @@ class seeded_backoff {
  public:
   using schedule = Schedule;
 
-  /// Seeded from std::random_device; copies re-seed (decorrelated across clients).
+  /// Seeded from the kernel (getrandom); copies re-seed (decorrelated across clients).
   seeded_backoff() = default;
   /// Reproducible: the same seed gives the same delays, call after call, in this policy and its copies.
   explicit seeded_backoff(std::uint64_t seed) noexcept : seeds_(seed) {}

@@ -28,8 +28,8 @@ namespace retryhttp {
 /// A random (version 4, RFC 9562) UUID in its 36-character text form, from two draws of `random`: any
 /// generator whose call gives 64 random bits (std::mt19937_64, or a std::random_device wrapped to give 64).
 template <class Generator>
-  requires std::same_as<std::invoke_result_t<Generator&>, std::uint64_t>
-std::string make_uuid_v4(Generator& random) {
+requires std::same_as<std::invoke_result_t<Generator&>, std::uint64_t> std::string make_uuid_v4(
+    Generator& random) {
   std::uint64_t high = random();
   std::uint64_t low = random();
   high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
@@ -65,8 +65,8 @@ struct keyed_route {
 template <class Inner = method_idempotency>
 class idempotency_keys {
  public:
-  /// `routes`: where the server honours keys. `seed`: reproducible keys for tests (default: random_device).
-  /// Throws std::invalid_argument for a malformed pattern.
+  /// `routes`: where the server honours keys. `seed`: reproducible keys for tests (default: seeded from the
+  /// kernel, getrandom). Throws std::invalid_argument for a malformed pattern.
   explicit idempotency_keys(std::vector<keyed_route> routes, Inner inner = Inner{},
                             std::optional<std::uint64_t> seed = std::nullopt,
                             std::string header = "Idempotency-Key")

@@ -6,8 +6,17 @@
 // 8 bytes of state (a schedule lives on the caller's stack), and reproducible from a seed.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+
+// The seed of an unseeded policy comes from the kernel (getrandom), not std::random_device: <random> is
+// 8,000 lines that every translation unit with a client would parse for one call.
+#if __has_include(<sys/random.h>)
+#include <sys/random.h>
+#define RETRYHTTP_DETAIL_HAS_GETRANDOM 1
+#else
 #include <random>
+#endif
 
 namespace retryhttp::detail {
 
@@ -52,7 +61,7 @@ class splitmix64 {
 };
 
 /// Hands out one seed per call. An explicitly seeded source is a reproducible prototype: it and its copies
-/// give the same sequence of per-call seeds. A source seeded from std::random_device re-seeds when copied, so
+/// give the same sequence of per-call seeds. A source seeded from the kernel re-seeds when copied, so
 /// that clients built from one default policy do not back off in lockstep (as google-cloud-cpp keeps its
 /// generator out of copies). The counter is atomic: a policy shared by threads gives each call its own
 /// stream.
@@ -88,8 +97,20 @@ class seed_source {
 
  private:
   static std::uint64_t fresh_seed() {
+#ifdef RETRYHTTP_DETAIL_HAS_GETRANDOM
+    std::uint64_t seed = 0;
+    if (::getrandom(&seed, sizeof seed, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof seed)) return seed;
+    // No entropy yet (early boot) or no getrandom: jitter needs seeds that differ between clients and
+    // processes, not secrecy. The time, this object's stack address and a counter, mixed.
+    static std::atomic<std::uint64_t> fallbacks{0};
+    const auto now = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    splitmix64 mixer(now ^ (reinterpret_cast<std::uintptr_t>(&seed) << 16)
+                     ^ fallbacks.fetch_add(1, std::memory_order_relaxed) * 0x9e3779b97f4a7c15ULL);
+    return mixer();
+#else
     std::random_device device;
     return (std::uint64_t{device()} << 32) ^ device();
+#endif
   }
 
   std::uint64_t seed_;
