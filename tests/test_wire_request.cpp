@@ -1,13 +1,18 @@
 // The transports write a request's head themselves (detail::write_head) rather than through Beast's
-// serializer: byte for byte what the serializer writes, checked here against Beast's own output.
+// serializer, and complete a request field by field (detail::completed_request) rather than with set() and
+// prepare_payload(): byte for byte what Beast wrote, checked here against Beast's own output.
 
 #include <retryhttp/detail/http_exchange.hpp>
 
 #include <boost/beast/http/write.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace http = boost::beast::http;
 using retryhttp::detail::http_request;
@@ -82,4 +87,97 @@ TEST_CASE("write_head writes what Beast's serializer writes", "[wire]") {
     const auto request = make(http::verb::post, "/v1/vms", "{}");
     CHECK(we_write(request) == beast_writes(request));
   }
+}
+
+namespace {
+
+// What the transports did before: copy, set() the missing fields, prepare_payload().
+http_request completed_by_beast(http_request request) {
+  if (request.count(http::field::host) == 0) request.set(http::field::host, "orchestrator.example:8080");
+  if (request.count(http::field::user_agent) == 0) request.set(http::field::user_agent, "retryhttp/test");
+  if (request.count(http::field::authorization) == 0) request.set(http::field::authorization, "Bearer t");
+  request.prepare_payload();
+  return request;
+}
+
+http_request completed(const http_request& request) {
+  return retryhttp::detail::completed_request(request, "orchestrator.example:8080", "retryhttp/test",
+                                              "Bearer t");
+}
+
+/// The fields, sorted: the same whatever their order.
+std::vector<std::pair<std::string, std::string>> fields_of(const http_request& request) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (const auto& field : request) fields.emplace_back(field.name_string(), field.value());
+  std::sort(fields.begin(), fields.end());
+  return fields;
+}
+
+http_request bare(http::verb method, const char* target, const std::string& body = {}) {
+  http_request request{method, target, 11};
+  request.body() = body;
+  return request;
+}
+
+}  // namespace
+
+TEST_CASE("completed_request adds what prepare_payload and set() added, byte for byte", "[wire]") {
+  SECTION("a GET with nothing: Host, User-Agent, Authorization, no Content-Length") {
+    const auto request = bare(http::verb::get, "/v1/vms");
+    CHECK(beast_writes(completed(request)) == beast_writes(completed_by_beast(request)));
+    CHECK(completed(request).count(http::field::content_length) == 0);
+  }
+  SECTION("a POST whose Content-Length is wrong, twice: one, the body's") {
+    auto request = bare(http::verb::post, "/v1/vms", R"({"name":"web-1"})");
+    request.insert(http::field::content_length, "5");
+    request.insert(http::field::content_length, "7");
+    request.insert("Idempotency-Key", "k-1");
+    CHECK(beast_writes(completed(request)) == beast_writes(completed_by_beast(request)));
+    CHECK(completed(request)[http::field::content_length] == "16");
+  }
+  SECTION("an empty POST, PUT and OPTIONS say Content-Length: 0") {
+    for (const auto method : {http::verb::post, http::verb::put, http::verb::options}) {
+      const auto request = bare(method, "/v1/vms/web-1/start");
+      CHECK(beast_writes(completed(request)) == beast_writes(completed_by_beast(request)));
+      CHECK(completed(request)[http::field::content_length] == "0");
+    }
+  }
+  SECTION("a chunked coding gives way to Content-Length; other codings stay") {
+    auto request = bare(http::verb::put, "/v1/vms/web-1", "body");
+    request.set(http::field::transfer_encoding, "gzip, chunked");
+    // set() moved Transfer-Encoding to the end; the fields are the same.
+    CHECK(fields_of(completed(request)) == fields_of(completed_by_beast(request)));
+    CHECK(completed(request)[http::field::transfer_encoding] == "gzip");
+    request.set(http::field::transfer_encoding, "chunked");
+    CHECK(beast_writes(completed(request)) == beast_writes(completed_by_beast(request)));
+    CHECK(completed(request).count(http::field::transfer_encoding) == 0);
+  }
+  SECTION("fields of the caller's are kept, in order; a method of the caller's too") {
+    auto request = bare(http::verb::unknown, "/cache/web-1");
+    request.method_string("PURGE");
+    request.insert(http::field::accept, "application/json");
+    request.insert("X-Trace", "1");
+    request.insert(http::field::authorization, "Bearer mine");
+    request.insert(http::field::host, "elsewhere:1");
+    CHECK(beast_writes(completed(request)) == beast_writes(completed_by_beast(request)));
+    CHECK(completed(request)[http::field::authorization] == "Bearer mine");
+  }
+  SECTION("a stray Content-Length on an empty GET goes") {
+    auto request = bare(http::verb::get, "/v1/vms");
+    request.insert(http::field::content_length, "5");
+    CHECK(beast_writes(completed(request)) == beast_writes(completed_by_beast(request)));
+    CHECK(completed(request).count(http::field::content_length) == 0);
+  }
+}
+
+TEST_CASE("a TRACE with a body is refused unsent, not thrown at the caller", "[wire]") {
+  const auto request = bare(http::verb::trace, "/", "body");
+  CHECK(retryhttp::detail::check_request(request) == retryhttp::detail::request_check::unsafe_to_write);
+  const auto refused = retryhttp::detail::refused_request(request);
+  CHECK(refused.kind == retryhttp::failure_kind::not_sent);
+  CHECK(refused.permanent);
+  CHECK(refused.detail.find("TRACE") != std::string::npos);
+  CHECK_THROWS_AS(completed_by_beast(request), std::invalid_argument);  // what prepare_payload did
+  CHECK(retryhttp::detail::check_request(bare(http::verb::trace, "/"))
+        != retryhttp::detail::request_check::unsafe_to_write);
 }

@@ -10,6 +10,7 @@
 #include <retryhttp/transport.hpp>
 
 #include <boost/asio/error.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -58,6 +59,8 @@ inline request_check check_request(const http_request& request) {
   bool has_transfer_encoding = false;
   std::size_t lengths = 0;
   std::string_view length;
+  // A TRACE must not have a body (RFC 9110, 9.3.8).
+  if (request.method() == http::verb::trace && !request.body().empty()) return request_check::unsafe_to_write;
   // A known verb is safe by construction; only a method string of the caller's is looked at.
   if (!is_safe_request_word(view(request.target()))
       || (request.method() == http::verb::unknown && !is_safe_request_word(view(request.method_string()))))
@@ -145,17 +148,77 @@ inline wire_body write_head(const http_request& request, std::string& head) {
   return {body, "\r\n0\r\n\r\n"};
 }
 
+/// A Transfer-Encoding list without a last "chunked" (empty when that was all of it): what a body framed by
+/// Content-Length keeps of it.
+inline std::string_view without_chunked(std::string_view list) noexcept {
+  auto trim_end = [](std::string_view text) {
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    return text;
+  };
+  list = trim_end(list);
+  const auto comma = list.rfind(',');
+  std::string_view last = list.substr(comma == std::string_view::npos ? 0 : comma + 1);
+  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
+  if (!boost::beast::iequals(last, "chunked")) return list;
+  return comma == std::string_view::npos ? std::string_view{} : trim_end(list.substr(0, comma));
+}
+
 /// A copy of `request` with Host, User-Agent, Authorization (when `authorization` is not empty) and its
 /// payload fields set; a field the request has is kept.
 inline http_request completed_request(const http_request& request, std::string_view host_header,
                                       std::string_view user_agent, std::string_view authorization = {}) {
+  // Built field by field rather than copied and then set(): set() and prepare_payload() bring Beast's search
+  // tree, its erase and its token-list filter into every program with a transport, for three fields. The
+  // payload rule is prepare_payload()'s for a sized body: Content-Length when there is a body or the method
+  // is POST, PUT or OPTIONS, and no chunked coding either way; otherwise no Content-Length at all.
   namespace http = boost::beast::http;
-  http_request completed = request;
-  if (completed.count(http::field::host) == 0) completed.set(http::field::host, host_header);
-  if (completed.count(http::field::user_agent) == 0) completed.set(http::field::user_agent, user_agent);
-  if (!authorization.empty() && completed.count(http::field::authorization) == 0)
-    completed.set(http::field::authorization, authorization);
-  completed.prepare_payload();
+  http_request completed;
+  if (request.method() == http::verb::unknown)
+    completed.method_string(request.method_string());
+  else
+    completed.method(request.method());
+  completed.target(request.target());
+  completed.version(request.version());
+  const auto method = request.method();
+  const std::size_t size = request.body().size();
+  const bool framed =
+      size > 0 || method == http::verb::post || method == http::verb::put || method == http::verb::options;
+  bool has_host = false;
+  bool has_user_agent = false;
+  bool has_authorization = false;
+  for (const auto& field : request) {
+    switch (field.name()) {
+      case http::field::content_length:
+        continue;  // one, from the body, below
+      case http::field::transfer_encoding:
+        if (const auto kept = without_chunked(view(field.value())); !kept.empty())
+          completed.insert(field.name(), field.name_string(), kept);
+        continue;
+      case http::field::host:
+        has_host = true;
+        break;
+      case http::field::user_agent:
+        has_user_agent = true;
+        break;
+      case http::field::authorization:
+        has_authorization = true;
+        break;
+      default:
+        break;
+    }
+    completed.insert(field.name(), field.name_string(), field.value());
+  }
+  if (!has_host) completed.insert(http::field::host, "Host", host_header);
+  if (!has_user_agent) completed.insert(http::field::user_agent, "User-Agent", user_agent);
+  if (!authorization.empty() && !has_authorization)
+    completed.insert(http::field::authorization, "Authorization", authorization);
+  if (framed) {
+    char digits[24];
+    const auto printed = std::to_chars(digits, digits + sizeof digits, size);
+    completed.insert(http::field::content_length, "Content-Length",
+                     std::string_view(digits, static_cast<std::size_t>(printed.ptr - digits)));
+  }
+  completed.body() = request.body();
   return completed;
 }
 
@@ -165,6 +228,10 @@ inline transport_failure refused_request(const http_request& request) {
   transport_failure refused{
       failure_kind::not_sent, make_error_code(boost::beast::http::error::bad_value), {}};
   refused.permanent = true;
+  if (request.method() == boost::beast::http::verb::trace && !request.body().empty()) {
+    refused.detail = "a TRACE request has a body, which TRACE may not have; not sent";
+    return refused;
+  }
   if (!is_safe_request_word(view(request.target()))) {
     refused.detail = "the request target is empty or holds a space or control character; not sent";
     return refused;
