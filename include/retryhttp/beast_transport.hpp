@@ -22,6 +22,7 @@
 #include <retryhttp/transport.hpp>
 #include <retryhttp/version.hpp>
 
+#include <boost/asio/connect.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -29,7 +30,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
@@ -148,7 +148,7 @@ class beast_transport {
     boost::asio::io_context io{1};
     tcp::resolver resolver{io};
     // Connected, in blocking mode, or empty. A generic stream socket: TCP or a Unix domain socket alike.
-    std::optional<boost::beast::basic_stream<boost::asio::generic::stream_protocol>> stream;
+    std::optional<boost::asio::generic::stream_protocol::socket> stream;
     // Over `stream` for https, after a completed handshake.
     std::optional<tls_stream> tls;
     detail::tls_session_cache tls_sessions;
@@ -221,8 +221,8 @@ class beast_transport {
       }
       if (s.stream) {
         boost::system::error_code ignored;
-        s.stream->socket().shutdown(boost::asio::socket_base::shutdown_both, ignored);
-        s.stream->socket().close(ignored);
+        s.stream->shutdown(boost::asio::socket_base::shutdown_both, ignored);
+        s.stream->close(ignored);
         s.stream.reset();
       }
       s.buffer.clear();
@@ -232,12 +232,12 @@ class beast_transport {
     // written, so that a request on a stale connection is still not_sent. A non-blocking peek tells:
     // would_block means open and quiet.
     static bool reusable(state& s) {
-      if (!s.stream || !s.stream->socket().is_open() || s.buffer.size() != 0) return false;
+      if (!s.stream || !s.stream->is_open() || s.buffer.size() != 0) return false;
       if (s.endpoint.tls && (!s.tls || ::SSL_pending(s.tls->native_handle()) != 0)) return false;
       // One recv(MSG_PEEK | MSG_DONTWAIT) on the descriptor: no mode switches (two ioctl calls each way with
       // asio's non_blocking()), so a reused connection costs one syscall to check.
       char byte = 0;
-      const auto peeked = ::recv(s.stream->socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      const auto peeked = ::recv(s.stream->native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
       return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
     }
 
@@ -257,7 +257,7 @@ class beast_transport {
           if (!keep || stopped.load(std::memory_order_acquire)) close(s);
         }
       } closer{s};
-      const int socket = s.stream->socket().native_handle();
+      const int socket = s.stream->native_handle();
       const shutdown_on_stop on_stop(stop, socket, closer.stopped);
       if (closer.stopped.load(std::memory_order_acquire))  // stopped before a byte was written
         return failure(failure_kind::not_sent, canceled_code(), {});
@@ -430,7 +430,10 @@ class beast_transport {
             if (generation != s.generation) return;
             s.cancel_requested = true;
             s.resolver.cancel();
-            if (s.stream) s.stream->cancel();
+            if (s.stream) {
+              boost::system::error_code ignored;
+              s.stream->cancel(ignored);
+            }
           });
         });
         s.io.run();
@@ -454,7 +457,7 @@ class beast_transport {
         return refused;
       }
       std::atomic<bool> stopped{false};
-      const int socket = s.stream->socket().native_handle();
+      const int socket = s.stream->native_handle();
       const shutdown_on_stop on_stop(stop, socket, stopped);
       detail::socket_stream stream(socket, connect_deadline, s.receive_timeout, stopped);
       boost::system::error_code ec;
@@ -479,20 +482,20 @@ class beast_transport {
       using generic = boost::asio::generic::stream_protocol;
 
       connecting(state& st, clock::time_point d, std::optional<transport_failure>& f)
-          : s(st), deadline(d), failed(f), resolve_timer(st.io, d) {}
+          : s(st), deadline(d), failed(f), timer(st.io, d) {}
 
       state& s;
       clock::time_point deadline;
       std::optional<transport_failure>& failed;
-      boost::asio::steady_timer resolve_timer;
-      bool resolve_timed_out = false;
+      boost::asio::steady_timer timer;  // at the deadline: ends the resolve, then the connect
+      bool timed_out = false;
       std::vector<generic::endpoint> endpoints;
 
       void fail(boost::system::error_code ec, std::string detail) {
         if (s.cancel_requested) {
           ec = canceled_code();
           detail.clear();
-        } else if (ec == boost::beast::error::timeout) {
+        } else if (timed_out) {
           ec = make_error_code(boost::system::errc::timed_out);
         }
         failed = transport_failure{failure_kind::not_sent, ec, std::move(detail)};
@@ -504,44 +507,58 @@ class beast_transport {
           return connect();
         }
         // The resolver has no timeout of its own: a timer cancels it.
-        resolve_timer.async_wait([this](boost::system::error_code ec) {
+        timer.async_wait([this](boost::system::error_code ec) {
           if (!ec) {
-            resolve_timed_out = true;
+            timed_out = true;
             s.resolver.cancel();
           }
         });
-        s.resolver.async_resolve(
-            s.endpoint.host, s.endpoint.port,
-            [this](boost::system::error_code ec, tcp::resolver::results_type resolved) {
-              resolve_timer.cancel();
-              if (ec) {
-                fail(resolve_timed_out ? make_error_code(boost::system::errc::timed_out) : ec,
-                     "resolving " + s.endpoint.host);
-                failed->permanent = detail::is_permanent_resolve_error(failed->code);
-                return;
-              }
-              for (const auto& entry : resolved) endpoints.emplace_back(entry.endpoint());
-              connect();
+        s.resolver.async_resolve(s.endpoint.host, s.endpoint.port,
+                                 [this](boost::system::error_code ec, tcp::resolver::results_type resolved) {
+                                   timer.cancel();
+                                   if (ec) {
+                                     fail(ec, "resolving " + s.endpoint.host);
+                                     failed->permanent = detail::is_permanent_resolve_error(failed->code);
+                                     return;
+                                   }
+                                   for (const auto& entry : resolved)
+                                     endpoints.emplace_back(entry.endpoint());
+                                   connect();
+                                 });
+      }
+
+      // Asio's range connect on a plain socket, and the timer for the deadline: Beast's basic_stream would
+      // time it too, at the cost of compiling its timeout machinery into every program for one connect. The
+      // condition stops the range at the next endpoint once the time is up or a stop came.
+      void connect() {
+        s.stream.emplace(s.io);
+        timer.expires_at(deadline);
+        timer.async_wait([this](boost::system::error_code ec) {
+          if (ec || !s.stream) return;
+          timed_out = true;
+          boost::system::error_code ignored;
+          s.stream->cancel(ignored);
+        });
+        boost::asio::async_connect(
+            *s.stream, endpoints,
+            [this](const boost::system::error_code&, const generic::endpoint&) {
+              return !timed_out && !s.cancel_requested;
+            },
+            [this](boost::system::error_code ec, const generic::endpoint&) {
+              timer.cancel();
+              connected(ec);
             });
       }
 
-      void connect() {
-        s.stream.emplace(s.io);
-        s.stream->expires_at(deadline);
-        s.stream->async_connect(
-            endpoints, [this](boost::system::error_code ec, const generic::endpoint&) { connected(ec); });
-      }
-
       void connected(boost::system::error_code connect_error) {
-        s.stream->expires_never();
         if (connect_error) return fail(connect_error, "connecting to " + s.endpoint.name());
         if (s.cancel_requested) return fail(canceled_code(), {});
         ++s.connections_opened;
         s.answered = false;
         s.receive_timeout = std::chrono::microseconds(0);
         boost::system::error_code ec;
-        if (!s.endpoint.is_unix_socket()) s.stream->socket().set_option(tcp::no_delay(true), ec);
-        s.stream->socket().native_non_blocking(false, ec);  // Asio made it non-blocking for async_connect
+        if (!s.endpoint.is_unix_socket()) s.stream->set_option(tcp::no_delay(true), ec);
+        s.stream->native_non_blocking(false, ec);  // Asio made it non-blocking for async_connect
         if (ec) fail(ec, "connecting to " + s.endpoint.name());
       }
     };
