@@ -527,6 +527,51 @@ TEST_CASE("async_http_client over the pool retries a 503 and delivers the 200", 
   CHECK(client.transport().connections_opened() == 1);
 }
 
+namespace {
+
+struct two_thread_run {
+  std::size_t completed = 0;
+  std::size_t delivered = 0;  // answered 200
+};
+
+/// Runs `attempts` GETs through `transport`, `in_flight` at a time, on `io` run by two threads (this one and
+/// another) for at most `limit`: each is started from this thread before the io_context runs, or from one of
+/// its threads as an earlier one completes.
+template <class Transport>
+two_thread_run run_on_two_threads(asio::io_context& io, Transport& transport, std::size_t attempts,
+                                  std::size_t in_flight, std::chrono::seconds limit) {
+  const request_type request = get();
+  std::atomic<std::size_t> delivered{0};
+  std::atomic<std::size_t> completed{0};
+  std::function<void(std::size_t)> start = [&](std::size_t index) {
+    transport.async_attempt(request, within(5s), [&, index](outcome_type outcome) {
+      if (outcome.has_response() && outcome.response().result_int() == 200) delivered.fetch_add(1);
+      completed.fetch_add(1);
+      if (index + in_flight < attempts) start(index + in_flight);
+    });
+  };
+  for (std::size_t i = 0; i < in_flight; ++i) start(i);
+  std::thread second([&] { io.run_for(limit); });
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (completed.load() < attempts && std::chrono::steady_clock::now() < until) io.run_for(10ms);
+  io.stop();
+  second.join();
+  return {completed.load(), delivered.load()};
+}
+
+/// Stops a scripted_server from outside the thread that runs it, and waits for that thread.
+void stop_server(asio::io_context& server_io, scripted_server& server, std::thread& thread) {
+  asio::post(server_io, [&] {
+    server.stop();
+    server_io.stop();
+  });
+  thread.join();
+}
+
+using strand_transport = retryhttp::async_beast_transport<asio::strand<asio::io_context::executor_type>>;
+
+}  // namespace
+
 TEST_CASE("on a 2-thread io_context, a strand makes the pool safe under many concurrent attempts",
           "[async_beast_transport][threads]") {
   asio::io_context server_io;
@@ -534,35 +579,13 @@ TEST_CASE("on a 2-thread io_context, a strand makes the pool safe under many con
   std::thread server_thread([&] { server_io.run_for(20s); });
 
   asio::io_context io(2);
-  using strand_transport = retryhttp::async_beast_transport<asio::strand<asio::io_context::executor_type>>;
   retryhttp::async_beast_transport_options options;
   options.max_connections = 4;
   strand_transport transport(asio::make_strand(io), server.url(), options);
-  const request_type request = get();
-  std::atomic<std::size_t> delivered{0};
-  std::atomic<std::size_t> completed{0};
-  constexpr std::size_t attempts = 400;
-  // Started from this thread before the io_context runs, and from its threads as earlier ones complete.
-  std::function<void(std::size_t)> start = [&](std::size_t index) {
-    transport.async_attempt(request, within(5s), [&, index](outcome_type outcome) {
-      if (outcome.has_response() && outcome.response().result_int() == 200) delivered.fetch_add(1);
-      completed.fetch_add(1);
-      if (index + 16 < attempts) start(index + 16);
-    });
-  };
-  for (std::size_t i = 0; i < 16; ++i) start(i);
-  std::thread second([&] { io.run_for(15s); });
-  const auto until = std::chrono::steady_clock::now() + 15s;
-  while (completed.load() < attempts && std::chrono::steady_clock::now() < until) io.run_for(10ms);
-  io.stop();
-  second.join();
-  asio::post(server_io, [&] {
-    server.stop();
-    server_io.stop();
-  });
-  server_thread.join();
-  CHECK(completed.load() == attempts);
-  CHECK(delivered.load() == attempts);
+  const auto run = run_on_two_threads(io, transport, 400, 16, 15s);
+  stop_server(server_io, server, server_thread);
+  CHECK(run.completed == 400);
+  CHECK(run.delivered == 400);
   CHECK(transport.peak_connections() <= 4);
   CHECK(transport.connections_opened() <= 4);
 }
@@ -579,7 +602,6 @@ TEST_CASE("hedged attempts on a 2-thread io_context: every one answered, hedges 
   std::thread server_thread([&] { server_io.run_for(30s); });
 
   asio::io_context io(2);
-  using strand_transport = retryhttp::async_beast_transport<asio::strand<asio::io_context::executor_type>>;
   retryhttp::async_beast_transport_options transport_options;
   transport_options.max_connections = 8;
   retryhttp::hedging_options options;
@@ -587,30 +609,11 @@ TEST_CASE("hedged attempts on a 2-thread io_context: every one answered, hedges 
   options.max_hedged_fraction = 1;  // every slow attempt may be hedged
   retryhttp::hedging_transport<strand_transport> hedging(
       strand_transport(asio::make_strand(io), server.url(), transport_options), options);
-  const request_type request = get();
-  std::atomic<std::size_t> delivered{0};
-  std::atomic<std::size_t> completed{0};
   constexpr std::size_t attempts = 60;
-  std::function<void(std::size_t)> start = [&](std::size_t index) {
-    hedging.async_attempt(request, within(5s), [&, index](outcome_type outcome) {
-      if (outcome.has_response() && outcome.response().result_int() == 200) delivered.fetch_add(1);
-      completed.fetch_add(1);
-      if (index + 4 < attempts) start(index + 4);
-    });
-  };
-  for (std::size_t i = 0; i < 4; ++i) start(i);
-  std::thread second([&] { io.run_for(20s); });
-  const auto until = std::chrono::steady_clock::now() + 20s;
-  while (completed.load() < attempts && std::chrono::steady_clock::now() < until) io.run_for(10ms);
-  io.stop();
-  second.join();
-  asio::post(server_io, [&] {
-    server.stop();
-    server_io.stop();
-  });
-  server_thread.join();
-  CHECK(completed.load() == attempts);
-  CHECK(delivered.load() == attempts);
+  const auto run = run_on_two_threads(io, hedging, attempts, 4, 20s);
+  stop_server(server_io, server, server_thread);
+  CHECK(run.completed == attempts);
+  CHECK(run.delivered == attempts);
   CHECK(hedging.hedges_started() >= 1);
   CHECK(hedging.hedges_won() >= 1);
   CHECK(hedging.losers_canceled() <= hedging.hedges_started());
