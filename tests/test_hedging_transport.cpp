@@ -409,7 +409,7 @@ TEST_CASE("hedging: at most max_hedged_fraction of the attempts are hedged, howe
     CHECK(f.hedging().hedges_refused() == 2);
     CHECK(f.clock.elapsed() == 1s + 110ms + 1s);
   }
-  SECTION("a fraction outside 0 to 1 is refused when the transport is made") {
+  SECTION("a fraction outside 0 to 1, or no hedge saved up, is refused when the transport is made") {
     asio::io_context io;
     t::fake_clock clock;
     for (double fraction : {-0.1, 1.5}) {
@@ -418,6 +418,10 @@ TEST_CASE("hedging: at most max_hedged_fraction of the attempts are hedged, howe
                                     vmm::orchestrator_idempotency{}, clock}),
                       std::invalid_argument);
     }
+    // No hedge saved up, ever: hedging would be off whatever the fraction says.
+    CHECK_THROWS_AS((hedging_type{inner_type{io.get_executor(), clock}, allowance_of(1.0, 0, nullptr),
+                                  vmm::orchestrator_idempotency{}, clock}),
+                    std::invalid_argument);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <initializer_list>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -180,4 +181,81 @@ TEST_CASE("a TRACE with a body is refused unsent, not thrown at the caller", "[w
   CHECK_THROWS_AS(completed_by_beast(request), std::invalid_argument);  // what prepare_payload did
   CHECK(retryhttp::detail::check_request(bare(http::verb::trace, "/"))
         != retryhttp::detail::request_check::unsafe_to_write);
+}
+
+namespace {
+using retryhttp::detail::check_request;
+using retryhttp::detail::request_check;
+
+http_request with_codings(std::initializer_list<const char*> fields, const std::string& body = "hello") {
+  auto request = make(http::verb::post, "/v1/vms", body);
+  for (const char* value : fields) request.insert(http::field::transfer_encoding, value);
+  return request;
+}
+}  // namespace
+
+TEST_CASE("Transfer-Encoding: chunked framing only when unambiguous, never beside Content-Length",
+          "[wire][framing]") {
+  SECTION("one field, chunked once, no Content-Length, HTTP/1.1: written in chunks as it is") {
+    for (const char* list : {"chunked", "chunked,", " chunked , ", ",chunked"}) {
+      CAPTURE(list);
+      const auto request = with_codings({list});
+      CHECK(check_request(request) == request_check::ready);
+      CHECK(we_write(request).ends_with("\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+    }
+  }
+  SECTION("a list with empty elements after chunked is still chunked: completed, it has no chunked left") {
+    // Such a list once kept its chunked coding through completion, beside the new Content-Length: a proxy
+    // honouring the length would read the chunk framing as the start of another request.
+    for (const char* list : {"chunked,", "chunked , ", "chunked,,", ",, chunked"}) {
+      CAPTURE(list);
+      auto request = with_codings({list});
+      request.erase(http::field::user_agent);  // needs completion
+      REQUIRE(check_request(request) == request_check::needs_completion);
+      const auto done = completed(request);
+      CHECK(done.count(http::field::transfer_encoding) == 0);
+      CHECK_FALSE(done.chunked());
+      CHECK(done[http::field::content_length] == "5");
+      CHECK(we_write(done).ends_with("Content-Length: 5\r\n\r\nhello"));
+    }
+  }
+  SECTION("chunked beside a Content-Length, twice, over two fields, or in HTTP/1.0: completed, by length") {
+    auto beside_length = with_codings({"chunked"});
+    beside_length.insert(http::field::content_length, "99");
+    auto http10 = with_codings({"chunked"});
+    http10.version(10);
+    for (const auto& request :
+         {beside_length, with_codings({"chunked, chunked"}), with_codings({"chunked", "chunked"}), http10}) {
+      CHECK(check_request(request) == request_check::needs_completion);
+      const auto done = completed(request);
+      CHECK(done.count(http::field::transfer_encoding) == 0);
+      CHECK(done[http::field::content_length] == "5");
+      CHECK(we_write(done).ends_with("\r\n\r\nhello"));
+    }
+  }
+  SECTION("a coding other than chunked, in any field or order: refused, naming Transfer-Encoding") {
+    for (const auto& request :
+         {with_codings({"gzip"}), with_codings({"gzip, chunked"}), with_codings({"chunked", "gzip"}),
+          with_codings({"gzip", "chunked"}), with_codings({"chunked;q=1"})}) {
+      CHECK(check_request(request) == request_check::unsafe_to_write);
+      const auto refused = retryhttp::detail::refused_request(request);
+      CHECK(refused.kind == retryhttp::failure_kind::not_sent);
+      CHECK(refused.detail.find("Transfer-Encoding") != std::string::npos);
+    }
+  }
+  SECTION("completed_request on its own keeps other codings, in one field, without chunked") {
+    const auto done = completed(with_codings({"gzip, chunked", "br"}));
+    CHECK(done[http::field::transfer_encoding] == "gzip, br");
+    CHECK(done.count(http::field::transfer_encoding) == 1);
+  }
+}
+
+TEST_CASE("a request line for a version other than HTTP/1.0 or 1.1 is refused unsent", "[wire]") {
+  for (const unsigned version : {9U, 12U, 20U, 99U}) {  // Beast asserts 0 < version < 100
+    CAPTURE(version);
+    auto request = make(http::verb::get, "/");
+    request.version(version);
+    CHECK(check_request(request) == request_check::unsafe_to_write);
+    CHECK(retryhttp::detail::refused_request(request).detail.find("version") != std::string::npos);
+  }
 }

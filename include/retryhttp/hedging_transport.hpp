@@ -91,8 +91,8 @@ struct hedging_options {
   /// At most this fraction of the attempts that may be hedged is hedged, over time, whatever the budget says:
   /// each such attempt earns this fraction of a hedge and a hedge spends one, with at most hedge_burst saved
   /// up (and that many at the start). A budget refuses only while answers fail, and a server slow on every
-  /// answer would otherwise get every request twice. 1: every attempt may be hedged. From 0 to 1, else the
-  /// constructor throws std::invalid_argument.
+  /// answer would otherwise get every request twice. 1: every attempt may be hedged. From 0 to 1 (to a
+  /// thousandth), and hedge_burst at least 1, else the constructor throws std::invalid_argument.
   double max_hedged_fraction = detail::hedging_defaults::max_hedged_fraction;
   unsigned hedge_burst = detail::hedging_defaults::hedge_burst;
 };

@@ -23,13 +23,14 @@ struct hedging_defaults {
   static constexpr unsigned hedge_burst = 10;
 };
 
-/// A balance of hedges in thousandths: each hedgeable attempt adds `fraction` of a hedge, up to `burst`
+/// A balance of hedges in thousandths (a fraction is rounded to a thousandth): each hedgeable attempt adds
+/// `fraction` of a hedge, up to `burst`
 /// hedges; a hedge takes one. It starts full, so a client's first slow answers are hedged. Over a long run at
 /// most fraction x attempts + burst hedges are sent. Lock-free; a refused hedge costs one load.
 class hedge_allowance {
  public:
   hedge_allowance(double fraction, unsigned burst)
-      : deposit_(checked_fraction(fraction)), cap_(static_cast<std::int64_t>(burst) * unit), balance_(cap_) {}
+      : deposit_(checked_fraction(fraction)), cap_(checked_burst(burst) * unit), balance_(cap_) {}
 
   void on_attempt() noexcept {
     if (deposit_ > 0) add_capped(balance_, deposit_, cap_);
@@ -54,6 +55,11 @@ class hedge_allowance {
     if (!(fraction >= 0 && fraction <= 1))
       throw std::invalid_argument("hedging_options::max_hedged_fraction: expected a fraction from 0 to 1");
     return static_cast<std::int64_t>(std::llround(fraction * unit));
+  }
+  static std::int64_t checked_burst(unsigned burst) {
+    // No hedge could ever be saved up, whatever the fraction: hedging off, silently.
+    if (burst == 0) throw std::invalid_argument("hedging_options::hedge_burst: expected at least 1");
+    return static_cast<std::int64_t>(burst);
   }
   std::int64_t deposit_;
   std::int64_t cap_;

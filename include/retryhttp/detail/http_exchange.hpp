@@ -46,6 +46,47 @@ inline bool is_token(std::string_view name) noexcept {
 
 enum class request_check { ready, needs_completion, unsafe_to_write };
 
+/// Calls `each(coding)` for each element of a Transfer-Encoding list, skipping empty elements and the
+/// whitespace around them (RFC 9110, 5.6.1).
+template <class Each>
+void for_each_coding(std::string_view list, Each&& each) {
+  auto is_space = [](char c) { return c == ' ' || c == '\t'; };
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    while (!item.empty() && is_space(item.front())) item.remove_prefix(1);
+    while (!item.empty() && is_space(item.back())) item.remove_suffix(1);
+    if (!item.empty()) each(item);
+  }
+}
+
+/// What the Transfer-Encoding fields of a request name, all of them together, as a server reads them.
+struct transfer_codings {
+  std::size_t fields = 0;
+  std::size_t chunked = 0;    // how many times chunked is named
+  bool other = false;         // a coding that is not chunked
+  bool chunked_last = false;  // the final coding is chunked: the body is framed in chunks
+
+  void add(std::string_view list) {
+    ++fields;
+    for_each_coding(list, [this](std::string_view coding) {
+      chunked_last = boost::beast::iequals(coding, "chunked");
+      if (chunked_last)
+        ++chunked;
+      else
+        other = true;
+    });
+  }
+};
+
+inline transfer_codings transfer_codings_of(const http_request& request) {
+  transfer_codings codings;
+  for (const auto& field : request)
+    if (field.name() == boost::beast::http::field::transfer_encoding) codings.add(view(field.value()));
+  return codings;
+}
+
 /// What a request needs before it is written: Host, User-Agent and one correct Content-Length, and nothing
 /// in its request line or fields that would change how the server splits the bytes (written as it is, a CR
 /// or LF in a field would end the field early and let its text be read as another field or a second
@@ -56,11 +97,12 @@ inline request_check check_request(const http_request& request) {
   namespace http = boost::beast::http;
   bool has_host = false;
   bool has_user_agent = false;
-  bool has_transfer_encoding = false;
+  transfer_codings codings;
   std::size_t lengths = 0;
   std::string_view length;
-  // A TRACE must not have a body (RFC 9110, 9.3.8).
+  // A TRACE must not have a body (RFC 9110, 9.3.8); the start line is written for HTTP/1.0 and 1.1 only.
   if (request.method() == http::verb::trace && !request.body().empty()) return request_check::unsafe_to_write;
+  if (request.version() != 10 && request.version() != 11) return request_check::unsafe_to_write;
   // A known verb is safe by construction; only a method string of the caller's is looked at.
   if (!is_safe_request_word(view(request.target()))
       || (request.method() == http::verb::unknown && !is_safe_request_word(view(request.method_string()))))
@@ -75,7 +117,7 @@ inline request_check check_request(const http_request& request) {
         has_user_agent = true;
         break;
       case http::field::transfer_encoding:
-        has_transfer_encoding = true;
+        codings.add(view(field.value()));
         break;
       case http::field::content_length:
         ++lengths;
@@ -89,8 +131,19 @@ inline request_check check_request(const http_request& request) {
         break;
     }
   }
+  // A coding other than chunked (gzip, ...) leaves a server unable to frame the body, or answering 400 (RFC
+  // 9112, 6.3): such a request cannot be written safely either way.
+  if (codings.other) return request_check::unsafe_to_write;
+  if (codings.fields > 0) {
+    // Framed in chunks only when that is unambiguous: one field, chunked once, no Content-Length, HTTP/1.1.
+    // Anything else (chunked twice or over two fields, beside a Content-Length, in HTTP/1.0) is completed:
+    // the copy is framed by Content-Length and names no coding.
+    const bool chunked_framing =
+        codings.fields == 1 && codings.chunked == 1 && lengths == 0 && request.version() == 11;
+    return chunked_framing && has_host && has_user_agent ? request_check::ready
+                                                         : request_check::needs_completion;
+  }
   if (!has_host || !has_user_agent) return request_check::needs_completion;
-  if (has_transfer_encoding && request.chunked()) return request_check::ready;
   if (lengths > 1) return request_check::needs_completion;  // prepare_payload leaves exactly one
   if (lengths == 1) {
     char digits[24];
@@ -131,13 +184,13 @@ inline wire_body write_head(const http_request& request, std::string& head) {
   head.append(view(request.method_string())).append(1, ' ').append(view(request.target()));
   const unsigned version = request.version();
   head.append(" HTTP/");
-  head.append(1, static_cast<char>('0' + version / 10 % 10)).append(1, '.');
+  head.append(1, static_cast<char>('0' + version / 10)).append(1, '.');  // 10 or 11: check_request
   head.append(1, static_cast<char>('0' + version % 10)).append("\r\n");
   for (const auto& field : request)
     head.append(view(field.name_string())).append(": ").append(view(field.value())).append("\r\n");
   head.append("\r\n");
   const std::string_view body = request.body();
-  if (!request.chunked()) return {body, {}};
+  if (!transfer_codings_of(request).chunked_last) return {body, {}};
   if (body.empty()) {
     head.append("0\r\n\r\n");
     return {};
@@ -146,21 +199,6 @@ inline wire_body write_head(const http_request& request, std::string& head) {
   const auto printed = std::to_chars(size, size + sizeof size, body.size(), 16);
   head.append(size, printed.ptr).append("\r\n");
   return {body, "\r\n0\r\n\r\n"};
-}
-
-/// A Transfer-Encoding list without a last "chunked" (empty when that was all of it): what a body framed by
-/// Content-Length keeps of it.
-inline std::string_view without_chunked(std::string_view list) noexcept {
-  auto trim_end = [](std::string_view text) {
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-    return text;
-  };
-  list = trim_end(list);
-  const auto comma = list.rfind(',');
-  std::string_view last = list.substr(comma == std::string_view::npos ? 0 : comma + 1);
-  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
-  if (!boost::beast::iequals(last, "chunked")) return list;
-  return comma == std::string_view::npos ? std::string_view{} : trim_end(list.substr(0, comma));
 }
 
 /// A copy of `request` with Host, User-Agent, Authorization (when `authorization` is not empty) and its
@@ -186,13 +224,17 @@ inline http_request completed_request(const http_request& request, std::string_v
   bool has_host = false;
   bool has_user_agent = false;
   bool has_authorization = false;
+  std::string other_codings;  // of every Transfer-Encoding field, without chunked, in one field below
   for (const auto& field : request) {
     switch (field.name()) {
       case http::field::content_length:
         continue;  // one, from the body, below
       case http::field::transfer_encoding:
-        if (const auto kept = without_chunked(view(field.value())); !kept.empty())
-          completed.insert(field.name(), field.name_string(), kept);
+        for_each_coding(view(field.value()), [&](std::string_view coding) {
+          if (boost::beast::iequals(coding, "chunked")) return;
+          if (!other_codings.empty()) other_codings.append(", ");
+          other_codings.append(coding);
+        });
         continue;
       case http::field::host:
         has_host = true;
@@ -208,6 +250,8 @@ inline http_request completed_request(const http_request& request, std::string_v
     }
     completed.insert(field.name(), field.name_string(), field.value());
   }
+  if (!other_codings.empty())
+    completed.insert(http::field::transfer_encoding, "Transfer-Encoding", other_codings);
   if (!has_host) completed.insert(http::field::host, "Host", host_header);
   if (!has_user_agent) completed.insert(http::field::user_agent, "User-Agent", user_agent);
   if (!authorization.empty() && !has_authorization)
@@ -232,6 +276,10 @@ inline transport_failure refused_request(const http_request& request) {
     refused.detail = "a TRACE request has a body, which TRACE may not have; not sent";
     return refused;
   }
+  if (request.version() != 10 && request.version() != 11) {
+    refused.detail = "the request's HTTP version is neither 1.0 nor 1.1; not sent";
+    return refused;
+  }
   if (!is_safe_request_word(view(request.target()))) {
     refused.detail = "the request target is empty or holds a space or control character; not sent";
     return refused;
@@ -250,6 +298,12 @@ inline transport_failure refused_request(const http_request& request) {
       refused.detail = "the field \"" + name + "\" holds a control character (CR, LF, NUL...); not sent";
       return refused;
     }
+  }
+  if (transfer_codings_of(request).other) {
+    refused.detail =
+        "Transfer-Encoding names a coding other than chunked, which leaves the body's length to "
+        "guesswork; not sent";
+    return refused;
   }
   refused.detail = "the request cannot be written safely; not sent";
   return refused;

@@ -11,7 +11,7 @@
 
 // The seed of an unseeded policy comes from the kernel (getrandom), not std::random_device: <random> is
 // 8,000 lines that every translation unit with a client would parse for one call.
-#if __has_include(<sys/random.h>)
+#if defined(__linux__) && __has_include(<sys/random.h>)  // elsewhere it may lack getrandom
 #include <sys/random.h>
 #define RETRYHTTP_DETAIL_HAS_GETRANDOM 1
 #else
