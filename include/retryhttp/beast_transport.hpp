@@ -7,12 +7,13 @@
 // Resolving and connecting run on Asio, on a private io_context in the calling thread (the resolver and
 // connect have timeouts and cancel at once). The exchange itself, a request and its response, runs
 // synchronously on the blocking socket (detail::socket_stream): one sendmsg and one recvmsg when the server
-// answers promptly. Over TLS, Beast's ssl_stream runs the handshake and the exchange on that same blocking
-// stream (detail::tls_socket_layer), with the same deadline and stop. A std::stop_token stops either part
+// answers promptly. Over TLS, OpenSSL runs the handshake and the exchange on that same blocking stream
+// (detail::blocking_tls_stream), with the same deadline and stop. A std::stop_token stops either part
 // from any thread at once, and every failure is classified exactly: not_sent until the first byte of the
 // request may have been written, ambiguous after.
 
 #include <retryhttp/client.hpp>
+#include <retryhttp/detail/blocking_tls.hpp>
 #include <retryhttp/detail/http_exchange.hpp>
 #include <retryhttp/detail/socket_stream.hpp>
 #include <retryhttp/detail/tls.hpp>
@@ -36,7 +37,6 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/system/errc.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -133,7 +133,7 @@ class beast_transport {
   using tcp = boost::asio::ip::tcp;
   using clock = std::chrono::steady_clock;
 
-  using tls_stream = boost::beast::ssl_stream<detail::tls_socket_layer>;
+  using tls_stream = detail::blocking_tls_stream;
 
   struct state {
     state(http_endpoint e, beast_transport_options o, std::shared_ptr<boost::asio::ssl::context> context)
@@ -233,7 +233,7 @@ class beast_transport {
     // would_block means open and quiet.
     static bool reusable(state& s) {
       if (!s.stream || !s.stream->is_open() || s.buffer.size() != 0) return false;
-      if (s.endpoint.tls && (!s.tls || ::SSL_pending(s.tls->native_handle()) != 0)) return false;
+      if (s.endpoint.tls && (!s.tls || s.tls->has_pending())) return false;
       // One recv(MSG_PEEK | MSG_DONTWAIT) on the descriptor: no mode switches (two ioctl calls each way with
       // asio's non_blocking()), so a reused connection costs one syscall to check.
       char byte = 0;
@@ -290,13 +290,11 @@ class beast_transport {
 
     // The TLS stream reads and writes through `stream` while this lives.
     struct bound_layer {
-      bound_layer(tls_stream& tls, detail::socket_stream& stream) : layer(tls.next_layer()) {
-        layer.use(&stream);
-      }
+      bound_layer(tls_stream& t, detail::socket_stream& stream) : tls(t) { tls.use(&stream); }
       bound_layer(const bound_layer&) = delete;
       bound_layer& operator=(const bound_layer&) = delete;
-      ~bound_layer() { layer.use(nullptr); }
-      detail::tls_socket_layer& layer;
+      ~bound_layer() { tls.use(nullptr); }
+      tls_stream& tls;
     };
 
     // What the exchange writes to and reads from: the socket, or TLS over it, chosen at run time. One stream
@@ -447,7 +445,7 @@ class beast_transport {
     // has been written: every failure is not_sent, and a refusal by the TLS protocol is also permanent.
     static std::optional<transport_failure> handshake(state& s, clock::time_point connect_deadline,
                                                       const std::stop_token& stop) {
-      s.tls.emplace(detail::tls_socket_layer(s.io.get_executor()), *s.tls_context);
+      s.tls.emplace(s.tls_context->native_handle());
       SSL* ssl = s.tls->native_handle();
       if (!detail::prepare_tls_connection(ssl, s.endpoint, s.tls_sessions)) {
         transport_failure refused{
@@ -463,7 +461,7 @@ class beast_transport {
       boost::system::error_code ec;
       {
         const bound_layer bound(*s.tls, stream);
-        s.tls->handshake(boost::asio::ssl::stream_base::client, ec);
+        s.tls->handshake(ec);
       }
       if (stopped.load(std::memory_order_acquire))
         return transport_failure{failure_kind::not_sent, canceled_code(), {}};

@@ -22,7 +22,6 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/system/errc.hpp>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
@@ -184,50 +183,6 @@ class socket_stream {
   clock::time_point deadline_;
   std::chrono::microseconds& receive_timeout_;
   const std::atomic<bool>& stopped_;
-};
-
-/// The layer under Asio's ssl::stream in the synchronous transport: reads and writes go to the socket_stream
-/// of the handshake or exchange under way (use()), so TLS keeps its deadline and stop. ssl::stream asks its
-/// lowest layer for an executor (for the timers of its asynchronous operations, unused here).
-class tls_socket_layer {
- public:
-  using executor_type = boost::asio::io_context::executor_type;
-  using lowest_layer_type = tls_socket_layer;
-
-  explicit tls_socket_layer(executor_type executor) noexcept : executor_(executor) {}
-
-  executor_type get_executor() noexcept { return executor_; }
-  lowest_layer_type& lowest_layer() noexcept { return *this; }
-  const lowest_layer_type& lowest_layer() const noexcept { return *this; }
-
-  void use(socket_stream* stream) noexcept { stream_ = stream; }
-
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
-    if (!stream_) return unbound(ec);
-    return stream_->read_some(buffers, ec);
-  }
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers) {
-    return detail::or_throw([&](boost::system::error_code& ec) { return read_some(buffers, ec); });
-  }
-  template <class ConstBufferSequence>
-  std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
-    if (!stream_) return unbound(ec);
-    return stream_->write_some(buffers, ec);
-  }
-  template <class ConstBufferSequence>
-  std::size_t write_some(const ConstBufferSequence& buffers) {
-    return detail::or_throw([&](boost::system::error_code& ec) { return write_some(buffers, ec); });
-  }
-
- private:
-  static std::size_t unbound(boost::system::error_code& ec) {
-    ec = make_error_code(boost::asio::error::not_connected);
-    return 0;
-  }
-  executor_type executor_;
-  socket_stream* stream_ = nullptr;
 };
 
 }  // namespace retryhttp::detail
