@@ -220,25 +220,64 @@ class config_error : public std::invalid_argument {
 };
 
 namespace detail {
-/// The config_error of validate(): the messages are built here, once, not at each check.
+// validate()'s config_errors. The messages are built in these few functions, never at a check: validate() is
+// compiled into every program that constructs a client, and each message built in place would be compiled
+// with it.
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_out_of_bounds(std::string_view prefix,
                                                                        std::string_view name,
-                                                                       std::string expected,
+                                                                       std::string_view expected,
                                                                        std::string got) {
   std::string path(prefix);
   if (!path.empty()) path += '.';
   path += name;
-  throw config_error(std::move(path), std::move(expected), std::move(got));
+  throw config_error(std::move(path), std::string(expected), std::move(got));
 }
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_integer_out_of_bounds(std::string_view prefix,
+                                                                               std::string_view name,
+                                                                               std::string_view expected,
+                                                                               long long got) {
+  throw_out_of_bounds(prefix, name, expected, std::to_string(got));
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_number_out_of_bounds(std::string_view prefix,
+                                                                              std::string_view name,
+                                                                              std::string_view expected,
+                                                                              double got) {
+  throw_out_of_bounds(prefix, name, expected, std::to_string(got));
+}
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_base_delay_above_max(std::string_view prefix,
+                                                                              const retry_config& config) {
+  throw_out_of_bounds(prefix, "base_delay_ms",
+                      "at most " + std::string(prefix) + (prefix.empty() ? "" : ".") + "max_delay_ms ("
+                          + std::to_string(config.max_delay.count()) + ")",
+                      std::to_string(config.base_delay.count()));
+}
+
+// The limits the messages below quote.
+static_assert(config_limits::max_delay.count() == 86'400'000 && config_limits::max_retries == 1000
+              && config_limits::min_retry_status == 400 && config_limits::max_retry_status == 599);
 
 /// A delay or time limit in milliseconds, 0 to config_limits::max_delay.
 inline void check_milliseconds(std::string_view prefix, std::string_view name,
                                std::chrono::milliseconds value, bool zero_means_no_limit) {
   if (value.count() >= 0 && value <= config_limits::max_delay) return;
-  throw_out_of_bounds(prefix, name,
-                      "a number of milliseconds from 0 to " + std::to_string(config_limits::max_delay.count())
-                          + (zero_means_no_limit ? " (0: no limit)" : ""),
-                      std::to_string(value.count()));
+  throw_integer_out_of_bounds(prefix, name,
+                              zero_means_no_limit
+                                  ? "a number of milliseconds from 0 to 86400000 (0: no limit)"
+                                  : "a number of milliseconds from 0 to 86400000",
+                              value.count());
+}
+
+/// A number from `low` to `high`.
+inline void check_number(std::string_view prefix, std::string_view name, double value, double low,
+                         double high, std::string_view expected) {
+  if (!(value >= low && value <= high)) throw_number_out_of_bounds(prefix, name, expected, value);
+}
+
+/// Only error statuses (400 to 599) in `statuses`.
+inline void check_error_statuses(std::string_view prefix, std::string_view name, const status_set& statuses) {
+  for (unsigned status = status_set::min_status; status < config_limits::min_retry_status; ++status)
+    if (statuses.contains(status))
+      throw_integer_out_of_bounds(prefix, name, "only HTTP error statuses from 400 to 599", status);
 }
 }  // namespace detail
 
@@ -246,55 +285,36 @@ inline void check_milliseconds(std::string_view prefix, std::string_view name,
 /// errors read like the JSON config ("retry.base_delay_ms"); pass "" for bare names.
 // Cold (compiled for size): it runs once per client, and every client's constructor compiles it.
 [[gnu::cold]] inline void validate(const retry_config& config, std::string_view prefix = "retry") {
-  using detail::throw_out_of_bounds;
   if (config.max_retries > config_limits::max_retries)
-    throw_out_of_bounds(prefix, "max_retries",
-                        "an integer from 0 to " + std::to_string(config_limits::max_retries),
-                        std::to_string(config.max_retries));
+    detail::throw_integer_out_of_bounds(prefix, "max_retries", "an integer from 0 to 1000",
+                                        config.max_retries);
   detail::check_milliseconds(prefix, "base_delay_ms", config.base_delay, false);
   detail::check_milliseconds(prefix, "max_delay_ms", config.max_delay, false);
-  if (config.base_delay > config.max_delay)
-    throw_out_of_bounds(prefix, "base_delay_ms",
-                        "at most " + std::string(prefix) + (prefix.empty() ? "" : ".") + "max_delay_ms ("
-                            + std::to_string(config.max_delay.count()) + ")",
-                        std::to_string(config.base_delay.count()));
+  if (config.base_delay > config.max_delay) detail::throw_base_delay_above_max(prefix, config);
   detail::check_milliseconds(prefix, "attempt_timeout_ms", config.attempt_timeout, true);
   detail::check_milliseconds(prefix, "deadline_ms", config.deadline, true);
   if (config.retry_after_max)
     detail::check_milliseconds(prefix, "retry_after_max_ms", *config.retry_after_max, false);
   const auto& budget = config.budget;
   if (budget.type == budget_config::kind::token_bucket) {
-    if (!(budget.max_tokens >= 1 && budget.max_tokens <= 1000))
-      throw_out_of_bounds(prefix, "budget.max_tokens", "a number from 1 to 1000",
-                          std::to_string(budget.max_tokens));
-    if (!(budget.token_ratio >= 0.001 && budget.token_ratio <= budget.max_tokens))
-      throw_out_of_bounds(prefix, "budget.token_ratio", "a number from 0.001 to max_tokens",
-                          std::to_string(budget.token_ratio));
+    detail::check_number(prefix, "budget.max_tokens", budget.max_tokens, 1, 1000, "a number from 1 to 1000");
+    detail::check_number(prefix, "budget.token_ratio", budget.token_ratio, 0.001, budget.max_tokens,
+                         "a number from 0.001 to max_tokens");
   }
-  if (budget.type == budget_config::kind::percent && !(budget.percent >= 0 && budget.percent <= 1000))
-    throw_out_of_bounds(prefix, "budget.percent", "a number from 0 to 1000", std::to_string(budget.percent));
+  if (budget.type == budget_config::kind::percent)
+    detail::check_number(prefix, "budget.percent", budget.percent, 0, 1000, "a number from 0 to 1000");
   if (budget.min_retries > 1'000'000)
-    throw_out_of_bounds(prefix, "budget.min_retries", "an integer from 0 to 1000000",
-                        std::to_string(budget.min_retries));
-  for (unsigned status = status_set::min_status; status < config_limits::min_retry_status; ++status)
-    if (config.retry_on.contains(status))
-      throw_out_of_bounds(prefix, "retry_on", "only HTTP error statuses from 400 to 599",
-                          std::to_string(status));
+    detail::throw_integer_out_of_bounds(prefix, "budget.min_retries", "an integer from 0 to 1000000",
+                                        budget.min_retries);
+  detail::check_error_statuses(prefix, "retry_on", config.retry_on);
   const auto& limit = config.rate_limit;
   detail::check_milliseconds(prefix, "rate_limit.max_wait_ms", limit.max_wait, true);
-  const auto check_number = [&](std::string_view name, double value, double low, double high,
-                                const char* expected) {
-    if (!(value >= low && value <= high)) throw_out_of_bounds(prefix, name, expected, std::to_string(value));
-  };
-  check_number("rate_limit.beta", limit.beta, 0.01, 0.99, "a number from 0.01 to 0.99");
-  check_number("rate_limit.scale", limit.scale, 0.001, 1000, "a number from 0.001 to 1000");
-  check_number("rate_limit.smoothing", limit.smoothing, 0.01, 1, "a number from 0.01 to 1");
-  check_number("rate_limit.min_rate", limit.min_rate, 0.001, 1e6,
-               "a number of tokens per second from 0.001 to 1e6");
-  for (unsigned status = status_set::min_status; status < config_limits::min_retry_status; ++status)
-    if (limit.throttle_on.contains(status))
-      throw_out_of_bounds(prefix, "rate_limit.throttle_on", "only HTTP error statuses from 400 to 599",
-                          std::to_string(status));
+  detail::check_number(prefix, "rate_limit.beta", limit.beta, 0.01, 0.99, "a number from 0.01 to 0.99");
+  detail::check_number(prefix, "rate_limit.scale", limit.scale, 0.001, 1000, "a number from 0.001 to 1000");
+  detail::check_number(prefix, "rate_limit.smoothing", limit.smoothing, 0.01, 1, "a number from 0.01 to 1");
+  detail::check_number(prefix, "rate_limit.min_rate", limit.min_rate, 0.001, 1e6,
+                       "a number of tokens per second from 0.001 to 1e6");
+  detail::check_error_statuses(prefix, "rate_limit.throttle_on", limit.throttle_on);
 }
 
 }  // namespace retryhttp
