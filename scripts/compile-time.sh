@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Compile time of translation units as a user writes them, each against its floor measured in the same run:
 #   core       client.hpp and the fakes, sending one request      vs  floor-core: Beast's message types only
+#   core-sep   the same as core, built with RETRYHTTP_SEPARATE_COMPILATION vs floor-core (the fakes and
+#              their usual client are then compiled once per program: testing-src-once)
 #   core-own   client.hpp with a Transport of the user's own      vs  floor-core
 #   real       http_client<> doing one GET (header-only)          vs  floor-real: the same GET with raw Beast
 #   real-sep   the same, built with RETRYHTTP_SEPARATE_COMPILATION vs floor-real (<retryhttp/src.hpp> is then
@@ -19,7 +21,7 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --rounds) rounds=$2; shift 2 ;;
     --first-build) first_build=true; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "compile-time.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -104,14 +106,16 @@ int main(int argc, char** argv) {
 }
 CPP
 cp "$work/real.cpp" "$work/real-sep.cpp"
+cp "$work/core.cpp" "$work/core-sep.cpp"
 echo '#include <retryhttp/src.hpp>' >"$work/src-once.cpp"
+echo '#include <retryhttp/testing/src.hpp>' >"$work/testing-src-once.cpp"
 
 flags_of() {
   case $1 in
-    real-sep | src-once) echo "-DRETRYHTTP_SEPARATE_COMPILATION" ;;
+    real-sep | src-once | core-sep | testing-src-once) echo "-DRETRYHTTP_SEPARATE_COMPILATION" ;;
   esac
 }
-units=(floor-core core core-own floor-real real real-sep src-once)
+units=(floor-core core core-sep core-own floor-real real real-sep src-once testing-src-once)
 : >"$work/times"
 for ((round = 1; round <= rounds; round++)); do  # --rounds 0: the first build only
   for unit in $(printf '%s\n' "${units[@]}" | shuf); do
@@ -137,13 +141,14 @@ if ((rounds > 0)); then
   echo
   echo "| unit | seconds | floor | ratio | per-round ratios |"
   echo "|---|---|---|---|---|"
-  for pair in "core floor-core" "core-own floor-core" "real floor-real" "real-sep floor-real"; do
+  for pair in "core floor-core" "core-sep floor-core" "core-own floor-core" "real floor-real" "real-sep floor-real"; do
     read -r unit floor <<<"$pair"
     u=$(median_of "$unit")
     f=$(median_of "$floor")
     echo "| $unit | $u | $floor $f | $(echo "$u $f" | awk '{ printf "%.2f", $1 / $2 }')x | $(spread_of "$unit" "$floor") |"
   done
   echo "| src-once | $(median_of src-once) | | | |"
+  echo "| testing-src-once | $(median_of testing-src-once) | | | |"
 fi
 
 if $first_build; then

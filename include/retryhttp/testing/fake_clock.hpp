@@ -6,7 +6,8 @@
 // assert every delay exactly. Copies share one timeline, so a test, a fake_transport and a client can each
 // hold one.
 
-#include <algorithm>
+#include <retryhttp/testing/impl/config.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -44,9 +45,7 @@ class fake_clock {
   /// A new timeline, starting at `start`; its wall clock reads `wall_origin` then.
   explicit fake_clock(time_point start = time_point{},
                       std::chrono::system_clock::time_point wall_origin = default_wall_origin)
-      : state_(std::make_shared<state>(start)) {
-    state_->wall_origin = wall_origin;
-  }
+      : state_(make_state(start, wall_origin)) {}
 
   time_point now() const {
     std::lock_guard lock(state_->mutex);
@@ -75,68 +74,31 @@ class fake_clock {
 
   /// Runs `event` when virtual time reaches `when` (at once on the next pass if `when` is already past).
   /// Events at the same instant run in the order they were scheduled. Returns the event's id, for cancel().
-  std::uint64_t at(time_point when, std::function<void()> event) {
-    std::lock_guard lock(state_->mutex);
-    const std::uint64_t id = state_->next_sequence++;
-    state_->events.push_back({when, id, std::move(event)});
-    return id;
-  }
+  std::uint64_t at(time_point when, std::function<void()> event);
   std::uint64_t after(duration delay, std::function<void()> event) {
     return at(now() + delay, std::move(event));
   }
 
   /// Removes a scheduled event that has not run yet; false when it has run or was removed before.
-  bool cancel(std::uint64_t id) {
-    std::lock_guard lock(state_->mutex);
-    const auto found = std::find_if(state_->events.begin(), state_->events.end(),
-                                    [id](const scheduled_event& event) { return event.sequence == id; });
-    if (found == state_->events.end()) return false;
-    state_->events.erase(found);
-    return true;
-  }
+  bool cancel(std::uint64_t id);
 
   /// Moves time to the earliest scheduled event and runs every event due then. Returns false, and leaves
   /// time as it is, when nothing is scheduled. This drives asynchronous waits and attempts in virtual time: a
   /// test runs its io_context until nothing is ready, calls this, and repeats.
-  bool run_next_event() {
-    time_point next;
-    {
-      std::lock_guard lock(state_->mutex);
-      if (state_->events.empty()) return false;
-      next =
-          std::min_element(state_->events.begin(), state_->events.end(),
-                           [](const scheduled_event& a, const scheduled_event& b) { return a.when < b.when; })
-              ->when;
-    }
-    pass_time(std::max(next, now()), {}, false);
-    return true;
-  }
+  bool run_next_event();
 
   /// Adds a wait made elsewhere (an asynchronous wait) to the record that waits() returns.
-  void record_wait(const recorded_wait& wait) {
-    std::lock_guard lock(state_->mutex);
-    state_->waits.push_back(wait);
-  }
+  void record_wait(const recorded_wait& wait);
 
   /// Requests a stop on `source` at the virtual instant `when`: "canceled mid-wait", exactly.
   void request_stop_at(time_point when, std::stop_source source) {
     at(when, [source]() mutable { source.request_stop(); });
   }
 
-  std::vector<recorded_wait> waits() const {
-    std::lock_guard lock(state_->mutex);
-    return state_->waits;
-  }
+  std::vector<recorded_wait> waits() const;
   /// The requested length of each recorded wait, in order: the delays the client chose.
-  std::vector<duration> requested_delays() const {
-    std::vector<duration> delays;
-    for (const auto& wait : waits()) delays.push_back(wait.requested());
-    return delays;
-  }
-  void clear_waits() {
-    std::lock_guard lock(state_->mutex);
-    state_->waits.clear();
-  }
+  std::vector<duration> requested_delays() const;
+  void clear_waits();
 
   /// The time since the clock's start.
   duration elapsed() const {
@@ -161,44 +123,18 @@ class fake_clock {
     std::vector<recorded_wait> waits;
   };
 
-  bool pass_time(time_point until, const std::stop_token& stop, bool record) {
-    const time_point from = now();
-    if (stop.stop_requested()) return finish(from, until, from, true, record);
-    for (;;) {
-      std::function<void()> event;
-      {
-        std::lock_guard lock(state_->mutex);
-        auto due = std::min_element(state_->events.begin(), state_->events.end(),
-                                    [](const scheduled_event& a, const scheduled_event& b) {
-                                      return a.when != b.when ? a.when < b.when : a.sequence < b.sequence;
-                                    });
-        if (due == state_->events.end() || due->when > until) break;
-        state_->now = std::max(state_->now, due->when);
-        event = std::move(due->run);
-        state_->events.erase(due);
-      }
-      event();  // outside the lock: an event may schedule more events or read the time
-      if (stop.stop_requested()) return finish(from, until, now(), true, record);
-    }
-    if (until == time_point::max())
-      throw std::logic_error("fake_clock: waiting forever with no scheduled event that stops the wait");
-    std::lock_guard lock(state_->mutex);
-    state_->now = std::max(state_->now, until);
-    if (record) state_->waits.push_back({from, until, state_->now, false});
-    return true;
-  }
-
-  bool finish(time_point from, time_point until, time_point woke, bool interrupted, bool record) {
-    if (record) {
-      std::lock_guard lock(state_->mutex);
-      state_->waits.push_back({from, until, woke, interrupted});
-    }
-    return !interrupted;
-  }
+  static std::shared_ptr<state> make_state(time_point start,
+                                           std::chrono::system_clock::time_point wall_origin);
+  bool pass_time(time_point until, const std::stop_token& stop, bool record);
+  bool finish(time_point from, time_point until, time_point woke, bool interrupted, bool record);
 
   std::shared_ptr<state> state_;
 };
 
 }  // namespace retryhttp::testing
+
+#if !defined(RETRYHTTP_SEPARATE_COMPILATION)
+#include <retryhttp/testing/impl/fake_clock.ipp>
+#endif
 
 #endif  // RETRYHTTP_TESTING_FAKE_CLOCK_HPP

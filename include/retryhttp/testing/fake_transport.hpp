@@ -7,6 +7,7 @@
 // sent and how often. Copies share one script and one record, like fake_clock's copies share one timeline.
 
 #include <retryhttp/testing/fake_clock.hpp>
+#include <retryhttp/testing/impl/config.hpp>
 #include <retryhttp/transport.hpp>
 
 #include <boost/beast/core/string.hpp>
@@ -32,14 +33,7 @@ using scripted_fields = std::vector<std::pair<std::string, std::string>>;
 // Fields scripted by name: Beast finds a name's field enum in its table of all field names, which is as much
 // code to compile as the rest of a small test. scripted_outcome::header() hands this function to the step, so
 // only a program that scripts a field compiles it. Returns whether the fields give a Content-Length.
-inline bool insert_scripted_fields(fake_response& response, const scripted_fields& fields) {
-  bool scripted_length = false;
-  for (const auto& [name, value] : fields) {
-    response.insert(name, value);
-    scripted_length = scripted_length || boost::beast::iequals(name, "Content-Length");
-  }
-  return scripted_length;
-}
+RETRYHTTP_TESTING_DECL bool insert_scripted_fields(fake_response& response, const scripted_fields& fields);
 }  // namespace retryhttp::detail
 
 namespace retryhttp::testing {
@@ -102,26 +96,11 @@ class scripted_outcome {
 };
 
 /// A response with this status (and body).
-inline scripted_outcome respond(unsigned status, std::string body = {}) {
-  scripted_outcome outcome;
-  outcome.kind_ = scripted_outcome::kind::respond;
-  outcome.status_ = status;
-  outcome.body_ = std::move(body);
-  return outcome;
-}
+RETRYHTTP_TESTING_DECL scripted_outcome respond(unsigned status, std::string body = {});
 
 /// A transport failure of this kind. Without a code: connection_refused for not_sent, connection_reset for
 /// ambiguous.
-inline scripted_outcome fail(failure_kind kind, boost::system::error_code code = {}) {
-  scripted_outcome outcome;
-  outcome.kind_ = scripted_outcome::kind::fail;
-  outcome.failure_ = kind;
-  if (!code)
-    code = make_error_code(kind == failure_kind::not_sent ? boost::system::errc::connection_refused
-                                                          : boost::system::errc::connection_reset);
-  outcome.code_ = code;
-  return outcome;
-}
+RETRYHTTP_TESTING_DECL scripted_outcome fail(failure_kind kind, boost::system::error_code code = {});
 inline scripted_outcome refuse_connection() {
   return fail(failure_kind::not_sent);
 }
@@ -132,12 +111,7 @@ inline scripted_outcome reset_connection() {
 /// The server accepted the request and never answered: the attempt ends at its timeout (an ambiguous
 /// timed_out failure) or at a stop (ambiguous operation_canceled). Needs one of the two, else the test is
 /// wrong and the attempt throws std::logic_error.
-inline scripted_outcome hang() {
-  scripted_outcome outcome;
-  outcome.kind_ = scripted_outcome::kind::hang;
-  outcome.failure_ = failure_kind::ambiguous;
-  return outcome;
-}
+RETRYHTTP_TESTING_DECL scripted_outcome hang();
 
 class fake_transport {
  public:
@@ -154,116 +128,45 @@ class fake_transport {
     observed_outcome result;
   };
 
-  explicit fake_transport(fake_clock clock) : state_(std::make_shared<state>(std::move(clock))) {}
+  explicit fake_transport(fake_clock clock);
 
   /// Appends one outcome to the script.
-  fake_transport& then(scripted_outcome outcome) {
-    std::lock_guard lock(state_->mutex);
-    state_->script.push_back(std::make_shared<const scripted_outcome>(std::move(outcome)));
-    return *this;
-  }
+  fake_transport& then(scripted_outcome outcome);
   /// Appends outcomes to the script, one per attempt, in order.
   fake_transport& script(std::initializer_list<scripted_outcome> outcomes) {
     for (const auto& outcome : outcomes) then(outcome);
     return *this;
   }
   /// The outcome of every attempt after the script is used up (without it, such an attempt throws).
-  fake_transport& otherwise(scripted_outcome outcome) {
-    std::lock_guard lock(state_->mutex);
-    state_->fallback = std::make_shared<const scripted_outcome>(std::move(outcome));
-    return *this;
-  }
+  fake_transport& otherwise(scripted_outcome outcome);
   /// Plays the script again from its start when it is used up (for benchmarks and soak loops).
-  fake_transport& repeat_script(bool repeat = true) {
-    std::lock_guard lock(state_->mutex);
-    state_->repeat = repeat;
-    return *this;
-  }
+  fake_transport& repeat_script(bool repeat = true);
   /// Whether to copy each request into the record (on by default). Off, only the count is kept, and an
   /// attempt allocates only its response, as a real transport would.
-  fake_transport& record_requests(bool keep) {
-    std::lock_guard lock(state_->mutex);
-    state_->keep_requests = keep;
-    return *this;
-  }
+  fake_transport& record_requests(bool keep);
   /// Forgets the record (not the script).
-  void clear_record() {
-    std::lock_guard lock(state_->mutex);
-    state_->record.clear();
-    state_->attempt_count = 0;
-  }
+  void clear_record();
 
   /// The Transport requirement. Throws std::logic_error when the script has no outcome for this attempt.
   /// An attempt handed a stopped token sends nothing and leaves the script where it is (it is recorded).
-  attempt_outcome<response_type> attempt(const request_type& request, const attempt_context& context) {
-    fake_clock& clock = state_->clock;
-    const auto started = clock.now();
-    if (context.stop.stop_requested()) {
-      auto outcome = failure(failure_kind::not_sent, boost::system::errc::operation_canceled);
-      record_attempt(request, context, started, outcome);
-      return outcome;
-    }
-    const auto step = next_step();
-    auto outcome = play(*step, context, clock);
-    record_attempt(request, context, started, outcome);
-    return outcome;
-  }
+  attempt_outcome<response_type> attempt(const request_type& request, const attempt_context& context);
 
   // ---- For a driver of its own (fake_async_transport plays the same script in virtual time) ----
   /// The script's next step. Throws std::logic_error when there is none.
-  scripted_outcome take_next_step() { return *next_step(); }
+  scripted_outcome take_next_step();
   /// What a step produces once its latency has passed: the scripted response or failure.
-  static attempt_outcome<response_type> scripted_result(const scripted_outcome& step) {
-    if (step.what() == scripted_outcome::kind::fail)
-      return transport_failure{step.failure(), step.code(), {}, step.is_permanent()};
-    response_type response;
-    response.version(11);
-    response.result(step.status());
-    // insert(), never set() or content_length(): the response starts empty, so nothing needs replacing, and
-    // every test that uses the fakes compiles this (set() and content_length() bring in Beast's code for
-    // erasing and for Transfer-Encoding lists, about a tenth of such a test's code).
-    const bool scripted_length = step.insert_fields_ && step.insert_fields_(response, step.headers());
-    response.body() = step.body_text();
-    // What prepare_payload() would set for a string body, unless the script set a length of its own. With
-    // the name spelled out, as Beast spells it: insert(field, value) would look the name up in Beast's field
-    // table, which every test would compile.
-    const unsigned status = step.status();
-    if (!scripted_length && status >= 200 && status != 204 && status != 304)
-      response.insert(boost::beast::http::field::content_length, "Content-Length",
-                      std::to_string(response.body().size()));
-    return response;
-  }
+  static attempt_outcome<response_type> scripted_result(const scripted_outcome& step);
   /// Counts an attempt and records it (when recording), as attempt() does.
   // Cold: bookkeeping for the test's assertions, compiled for size (it copies the request) in every test.
   [[gnu::cold]] void record_attempt(const request_type& request, const attempt_context& context,
                                     fake_clock::time_point started,
-                                    const attempt_outcome<response_type>& outcome) {
-    const auto ended = state_->clock.now();
-    std::lock_guard lock(state_->mutex);
-    ++state_->attempt_count;
-    if (state_->keep_requests)
-      state_->record.push_back(
-          {request, context.attempt, context.timeout, started, ended, outcome.observe()});
-  }
+                                    const attempt_outcome<response_type>& outcome);
 
-  std::size_t attempt_count() const {
-    std::lock_guard lock(state_->mutex);
-    return state_->attempt_count;
-  }
-  std::vector<recorded_attempt> attempts() const {
-    std::lock_guard lock(state_->mutex);
-    return state_->record;
-  }
-  std::vector<request_type> requests() const {
-    std::vector<request_type> sent;
-    for (auto& entry : attempts()) sent.push_back(std::move(entry.request));
-    return sent;
-  }
+  std::size_t attempt_count() const;
+  std::vector<recorded_attempt> attempts() const;
+  std::vector<request_type> requests() const;
   /// Scripted outcomes not yet played (not counting otherwise()).
-  std::size_t remaining() const {
-    std::lock_guard lock(state_->mutex);
-    return state_->script.size() - state_->position;
-  }
+  std::size_t remaining() const;
   fake_clock& clock() noexcept { return state_->clock; }
 
  private:
@@ -282,43 +185,28 @@ class fake_transport {
     std::vector<recorded_attempt> record;
   };
 
-  std::shared_ptr<const scripted_outcome> next_step() {
-    std::lock_guard lock(state_->mutex);
-    if (state_->repeat && state_->position == state_->script.size()) state_->position = 0;
-    if (state_->position < state_->script.size()) return state_->script[state_->position++];
-    if (state_->fallback) return state_->fallback;
-    throw std::logic_error("fake_transport: attempt " + std::to_string(state_->attempt_count + 1)
-                           + " has no scripted outcome (script has " + std::to_string(state_->script.size())
-                           + "); script more outcomes or set otherwise()");
-  }
+  std::shared_ptr<const scripted_outcome> next_step();
 
   static attempt_outcome<response_type> failure(failure_kind kind, boost::system::errc::errc_t code) {
     return transport_failure{kind, make_error_code(code), {}};
   }
 
   static attempt_outcome<response_type> play(const scripted_outcome& step, const attempt_context& context,
-                                             fake_clock& clock) {
-    using kind = scripted_outcome::kind;
-    // A failure scripted as not_sent stays not_sent even when cut short (a connect that timed out); a
-    // response or a hang means the request was written, so cutting it short is ambiguous.
-    const failure_kind cut_kind = step.what() == kind::fail ? step.failure() : failure_kind::ambiguous;
-
-    const auto now = clock.now();
-    const auto deadline = context.timeout ? now + *context.timeout : fake_clock::time_point::max();
-    const auto finish = step.what() == kind::hang ? fake_clock::time_point::max() : now + step.latency();
-    if (finish > now) {
-      // A hang with no timeout ends only at a scheduled stop; fake_clock throws when there is none.
-      const auto end = std::min(finish, deadline);
-      if (!clock.elapse_until(end, context.stop))
-        return failure(cut_kind, boost::system::errc::operation_canceled);
-      if (finish > deadline) return failure(cut_kind, boost::system::errc::timed_out);
-    }
-    return scripted_result(step);
-  }
+                                             fake_clock& clock);
 
   std::shared_ptr<state> state_;
 };
 
 }  // namespace retryhttp::testing
+
+#if defined(RETRYHTTP_SEPARATE_COMPILATION)
+#include <retryhttp/client.hpp>
+namespace retryhttp {
+// The client most tests build, compiled once by <retryhttp/testing/src.hpp>.
+extern template class basic_client<testing::fake_transport, exponential_backoff, testing::fake_clock>;
+}  // namespace retryhttp
+#else
+#include <retryhttp/testing/impl/fake_transport.ipp>
+#endif
 
 #endif  // RETRYHTTP_TESTING_FAKE_TRANSPORT_HPP

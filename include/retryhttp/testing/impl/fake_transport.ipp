@@ -1,0 +1,187 @@
+#ifndef RETRYHTTP_TESTING_IMPL_FAKE_TRANSPORT_IPP
+#define RETRYHTTP_TESTING_IMPL_FAKE_TRANSPORT_IPP
+
+// fake_transport's functions (see impl/config.hpp for where they are compiled).
+
+#include <retryhttp/testing/fake_transport.hpp>
+
+namespace retryhttp::detail {
+
+RETRYHTTP_TESTING_DECL bool insert_scripted_fields(fake_response& response, const scripted_fields& fields) {
+  bool scripted_length = false;
+  for (const auto& [name, value] : fields) {
+    response.insert(name, value);
+    scripted_length = scripted_length || boost::beast::iequals(name, "Content-Length");
+  }
+  return scripted_length;
+}
+
+}  // namespace retryhttp::detail
+
+namespace retryhttp::testing {
+
+RETRYHTTP_TESTING_DECL scripted_outcome respond(unsigned status, std::string body) {
+  scripted_outcome outcome;
+  outcome.kind_ = scripted_outcome::kind::respond;
+  outcome.status_ = status;
+  outcome.body_ = std::move(body);
+  return outcome;
+}
+
+RETRYHTTP_TESTING_DECL scripted_outcome fail(failure_kind kind, boost::system::error_code code) {
+  scripted_outcome outcome;
+  outcome.kind_ = scripted_outcome::kind::fail;
+  outcome.failure_ = kind;
+  if (!code)
+    code = make_error_code(kind == failure_kind::not_sent ? boost::system::errc::connection_refused
+                                                          : boost::system::errc::connection_reset);
+  outcome.code_ = code;
+  return outcome;
+}
+
+RETRYHTTP_TESTING_DECL scripted_outcome hang() {
+  scripted_outcome outcome;
+  outcome.kind_ = scripted_outcome::kind::hang;
+  outcome.failure_ = failure_kind::ambiguous;
+  return outcome;
+}
+
+RETRYHTTP_TESTING_DECL fake_transport::fake_transport(fake_clock clock)
+    : state_(std::make_shared<state>(std::move(clock))) {}
+
+RETRYHTTP_TESTING_DECL fake_transport& fake_transport::then(scripted_outcome outcome) {
+  std::lock_guard lock(state_->mutex);
+  state_->script.push_back(std::make_shared<const scripted_outcome>(std::move(outcome)));
+  return *this;
+}
+
+RETRYHTTP_TESTING_DECL fake_transport& fake_transport::otherwise(scripted_outcome outcome) {
+  std::lock_guard lock(state_->mutex);
+  state_->fallback = std::make_shared<const scripted_outcome>(std::move(outcome));
+  return *this;
+}
+
+RETRYHTTP_TESTING_DECL fake_transport& fake_transport::repeat_script(bool repeat) {
+  std::lock_guard lock(state_->mutex);
+  state_->repeat = repeat;
+  return *this;
+}
+
+RETRYHTTP_TESTING_DECL fake_transport& fake_transport::record_requests(bool keep) {
+  std::lock_guard lock(state_->mutex);
+  state_->keep_requests = keep;
+  return *this;
+}
+
+RETRYHTTP_TESTING_DECL void fake_transport::clear_record() {
+  std::lock_guard lock(state_->mutex);
+  state_->record.clear();
+  state_->attempt_count = 0;
+}
+
+RETRYHTTP_TESTING_DECL attempt_outcome<fake_transport::response_type> fake_transport::attempt(
+    const request_type& request, const attempt_context& context) {
+  fake_clock& clock = state_->clock;
+  const auto started = clock.now();
+  if (context.stop.stop_requested()) {
+    auto outcome = failure(failure_kind::not_sent, boost::system::errc::operation_canceled);
+    record_attempt(request, context, started, outcome);
+    return outcome;
+  }
+  const auto step = next_step();
+  auto outcome = play(*step, context, clock);
+  record_attempt(request, context, started, outcome);
+  return outcome;
+}
+
+RETRYHTTP_TESTING_DECL scripted_outcome fake_transport::take_next_step() {
+  return *next_step();
+}
+
+RETRYHTTP_TESTING_DECL attempt_outcome<fake_transport::response_type> fake_transport::scripted_result(
+    const scripted_outcome& step) {
+  if (step.what() == scripted_outcome::kind::fail)
+    return transport_failure{step.failure(), step.code(), {}, step.is_permanent()};
+  response_type response;
+  response.version(11);
+  response.result(step.status());
+  // insert(), never set() or content_length(): the response starts empty, so nothing needs replacing, and
+  // every test that uses the fakes compiles this (set() and content_length() bring in Beast's code for
+  // erasing and for Transfer-Encoding lists, about a tenth of such a test's code).
+  const bool scripted_length = step.insert_fields_ && step.insert_fields_(response, step.headers());
+  response.body() = step.body_text();
+  // What prepare_payload() would set for a string body, unless the script set a length of its own. With
+  // the name spelled out, as Beast spells it: insert(field, value) would look the name up in Beast's field
+  // table, which every test would compile.
+  const unsigned status = step.status();
+  if (!scripted_length && status >= 200 && status != 204 && status != 304)
+    response.insert(boost::beast::http::field::content_length, "Content-Length",
+                    std::to_string(response.body().size()));
+  return response;
+}
+
+RETRYHTTP_TESTING_DECL void fake_transport::record_attempt(const request_type& request,
+                                                           const attempt_context& context,
+                                                           fake_clock::time_point started,
+                                                           const attempt_outcome<response_type>& outcome) {
+  const auto ended = state_->clock.now();
+  std::lock_guard lock(state_->mutex);
+  ++state_->attempt_count;
+  if (state_->keep_requests)
+    state_->record.push_back({request, context.attempt, context.timeout, started, ended, outcome.observe()});
+}
+
+RETRYHTTP_TESTING_DECL std::size_t fake_transport::attempt_count() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->attempt_count;
+}
+
+RETRYHTTP_TESTING_DECL std::vector<fake_transport::recorded_attempt> fake_transport::attempts() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->record;
+}
+
+RETRYHTTP_TESTING_DECL std::vector<fake_transport::request_type> fake_transport::requests() const {
+  std::vector<request_type> sent;
+  for (auto& entry : attempts()) sent.push_back(std::move(entry.request));
+  return sent;
+}
+
+RETRYHTTP_TESTING_DECL std::size_t fake_transport::remaining() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->script.size() - state_->position;
+}
+
+RETRYHTTP_TESTING_DECL std::shared_ptr<const scripted_outcome> fake_transport::next_step() {
+  std::lock_guard lock(state_->mutex);
+  if (state_->repeat && state_->position == state_->script.size()) state_->position = 0;
+  if (state_->position < state_->script.size()) return state_->script[state_->position++];
+  if (state_->fallback) return state_->fallback;
+  throw std::logic_error("fake_transport: attempt " + std::to_string(state_->attempt_count + 1)
+                         + " has no scripted outcome (script has " + std::to_string(state_->script.size())
+                         + "); script more outcomes or set otherwise()");
+}
+
+RETRYHTTP_TESTING_DECL attempt_outcome<fake_transport::response_type> fake_transport::play(
+    const scripted_outcome& step, const attempt_context& context, fake_clock& clock) {
+  using kind = scripted_outcome::kind;
+  // A failure scripted as not_sent stays not_sent even when cut short (a connect that timed out); a
+  // response or a hang means the request was written, so cutting it short is ambiguous.
+  const failure_kind cut_kind = step.what() == kind::fail ? step.failure() : failure_kind::ambiguous;
+
+  const auto now = clock.now();
+  const auto deadline = context.timeout ? now + *context.timeout : fake_clock::time_point::max();
+  const auto finish = step.what() == kind::hang ? fake_clock::time_point::max() : now + step.latency();
+  if (finish > now) {
+    // A hang with no timeout ends only at a scheduled stop; fake_clock throws when there is none.
+    const auto end = std::min(finish, deadline);
+    if (!clock.elapse_until(end, context.stop))
+      return failure(cut_kind, boost::system::errc::operation_canceled);
+    if (finish > deadline) return failure(cut_kind, boost::system::errc::timed_out);
+  }
+  return scripted_result(step);
+}
+
+}  // namespace retryhttp::testing
+
+#endif  // RETRYHTTP_TESTING_IMPL_FAKE_TRANSPORT_IPP
