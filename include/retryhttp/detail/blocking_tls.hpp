@@ -21,7 +21,9 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/system/errc.hpp>
 #include <boost/system/error_code.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -29,19 +31,25 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <new>
 #include <string>
 
 namespace retryhttp::detail {
 
 class blocking_tls_stream {
  public:
-  /// A client connection of `context`; throws std::bad_alloc if OpenSSL cannot make one.
+  /// A client connection of `context`. Throws boost::system::system_error with OpenSSL's reason (as Asio's
+  /// ssl::stream does) if OpenSSL cannot make one.
   explicit blocking_tls_stream(SSL_CTX* context) : ssl_(::SSL_new(context)) {
-    BIO* bio = ssl_ ? ::BIO_new(bio_method()) : nullptr;
+    const BIO_METHOD* method = ssl_ ? bio_method() : nullptr;
+    BIO* bio = method ? ::BIO_new(method) : nullptr;
     if (!bio) {
       if (ssl_) ::SSL_free(ssl_);
-      throw std::bad_alloc();
+      const unsigned long reason = ::ERR_get_error();
+      ::ERR_clear_error();
+      throw boost::system::system_error(reason != 0 ? boost::system::error_code(
+                                            static_cast<int>(reason), boost::asio::error::get_ssl_category())
+                                                    : make_error_code(boost::system::errc::not_enough_memory),
+                                        "TLS connection");
     }
     ::BIO_set_data(bio, this);
     ::BIO_set_init(bio, 1);
@@ -60,7 +68,10 @@ class blocking_tls_stream {
   /// Where the BIO reads and writes from now on (nullptr: nowhere, every transfer fails with not_connected).
   void use(socket_stream* stream) noexcept { stream_ = stream; }
 
-  /// Decrypted bytes, or bytes of a record not yet decrypted, that no read has taken yet.
+  /// Decrypted bytes, or bytes of a record not yet decrypted, that no read has taken yet. With read-ahead
+  /// this also counts a record the server sent after its response (a late session ticket, a close_notify), so
+  /// such a connection is not reused: a new connection (a resumed handshake) rather than a request on a
+  /// connection in an unknown state.
   bool has_pending() const noexcept { return ::SSL_has_pending(ssl_) == 1; }
 
   void handshake(boost::system::error_code& ec) {
@@ -91,7 +102,10 @@ class blocking_tls_stream {
 
   /// Writes as one TLS record what fits in one (16 KiB) of the buffers, or the first buffer whole when it is
   /// larger, so that a request's head and small body go in one record and one sendmsg. Returns the bytes of
-  /// `buffers` taken.
+  /// `buffers` taken. A failed write returns 0 even if part of it reached the socket; the transport then
+  /// calls the request not_sent only when this was its first write, which is safe: the first write is at most
+  /// one record that starts the head (a record the server cannot decrypt until it is whole), or a head of 16
+  /// KiB or more alone, which the server cannot act on while it is incomplete.
   template <class ConstBufferSequence>
   std::size_t write_some(const ConstBufferSequence& buffers, boost::system::error_code& ec) {
     constexpr std::size_t record = 16 * 1024;
@@ -143,12 +157,19 @@ class blocking_tls_stream {
     socket_error_.clear();
   }
 
-  // Why the call that returned `result` failed. The socket's own error comes first: OpenSSL only saw that its
-  // BIO failed.
+  // Why the call that returned `result` failed, as Asio's ssl::stream would say. A stop or a time-out reads
+  // as such. Then an error OpenSSL found itself (a certificate it rejects, an alert) wins over the socket's:
+  // it may have failed only while sending the alert that reports it, and the TLS error is what decides
+  // whether a retry can help. Otherwise OpenSSL only saw its BIO fail, and the socket's error is the reason.
   boost::system::error_code error_after(int result) {
     const int reason = ::SSL_get_error(ssl_, result);
     const unsigned long queued = ::ERR_get_error();
     ::ERR_clear_error();
+    if (socket_error_ == boost::system::errc::operation_canceled
+        || socket_error_ == boost::system::errc::timed_out)
+      return socket_error_;
+    if (reason == SSL_ERROR_SSL && queued != 0)
+      return boost::system::error_code(static_cast<int>(queued), boost::asio::error::get_ssl_category());
     if (socket_error_) {
       if (socket_error_ == boost::asio::error::eof && (::SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) == 0)
         return boost::asio::ssl::error::stream_truncated;
@@ -210,7 +231,8 @@ class blocking_tls_stream {
   SSL* ssl_;
   socket_stream* stream_ = nullptr;
   boost::system::error_code socket_error_;
-  std::string gathered_;  // the buffers of a write that go in one record; its capacity serves the next
+  std::string
+      gathered_;  // the buffers of a write that go in one record; its capacity serves the connection's next
 };
 
 }  // namespace retryhttp::detail

@@ -1,9 +1,10 @@
 #ifndef RETRYHTTP_DETAIL_TLS_HPP
 #define RETRYHTTP_DETAIL_TLS_HPP
 
-// TLS for the Beast transports, over OpenSSL through Asio's ssl::stream: the client context (what is
-// trusted, the client certificate), the per-connection settings (SNI, the host the certificate must name,
-// the session offered for resumption), and the classification of TLS failures.
+// TLS for the Beast transports, over OpenSSL (the asynchronous transport through Asio's ssl::stream, the
+// synchronous one through detail::blocking_tls_stream): the client context (what is trusted, the client
+// certificate), the per-connection settings (SNI, the host the certificate must name, the session offered for
+// resumption), and the classification of TLS failures.
 //
 // Why these choices:
 // - Verification is always on, with OpenSSL's own host check (X509_VERIFY_PARAM_set1_host, or

@@ -6,6 +6,7 @@
 // latency spent on the fake_clock. It records every request it was handed, so a test asserts exactly what was
 // sent and how often. Copies share one script and one record, like fake_clock's copies share one timeline.
 
+#include <retryhttp/client.hpp>
 #include <retryhttp/testing/fake_clock.hpp>
 #include <retryhttp/testing/impl/config.hpp>
 #include <retryhttp/transport.hpp>
@@ -200,7 +201,6 @@ class fake_transport {
 }  // namespace retryhttp::testing
 
 #if defined(RETRYHTTP_SEPARATE_COMPILATION)
-#include <retryhttp/client.hpp>
 namespace retryhttp {
 // The client most tests build, compiled once by <retryhttp/testing/src.hpp>.
 extern template class basic_client<testing::fake_transport, exponential_backoff, testing::fake_clock>;

@@ -5,6 +5,8 @@
 
 #include <retryhttp/testing/fake_transport.hpp>
 
+#include <algorithm>
+
 namespace retryhttp::detail {
 
 RETRYHTTP_TESTING_DECL bool insert_scripted_fields(fake_response& response, const scripted_fields& fields) {
