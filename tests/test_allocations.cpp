@@ -60,7 +60,9 @@ TEST_CASE("a successful send allocates exactly what the transport allocates", "[
 TEST_CASE("a retry adds no allocation beyond the transport's, on the fake clock", "[client][allocations]") {
   t::fake_clock clock;
   t::fake_transport transport{clock};
-  transport.record_requests(false).script({t::respond(503), t::respond(200)}).repeat_script();
+  // Bodies, so that each response allocates (its Content-Length field): the count below then has something
+  // to be equal to.
+  transport.record_requests(false).script({t::respond(503, "busy"), t::respond(200, "ok")}).repeat_script();
   retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock> client{
       {}, transport, retryhttp::exponential_backoff{1}, clock};
   const t::fake_transport::request_type request{http::verb::get, "/", 11};

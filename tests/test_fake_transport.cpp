@@ -5,6 +5,9 @@
 
 #include <chrono>
 #include <stop_token>
+#include <string>
+#include <utility>
+#include <vector>
 
 using namespace std::chrono_literals;
 namespace http = boost::beast::http;
@@ -79,6 +82,83 @@ TEST_CASE("scripted fields arrive as written: twice when given twice, a Content-
     REQUIRE(empty.has_response());
     CHECK(empty.response().count(http::field::content_length) == 0);
   }
+}
+
+TEST_CASE("a bare respond(status) has no fields; a body brings its Content-Length", "[fake_transport]") {
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  transport.script({t::respond(503), t::respond(200, ""), t::respond(200).body("abc"),
+                    t::respond(201).header("Location", "/v1/vms/a"), t::respond(100, "ignored")});
+
+  auto bare = transport.attempt(get("/"), {});
+  REQUIRE(bare.has_response());
+  CHECK(bare.response().result_int() == 503);
+  CHECK(bare.response().begin() == bare.response().end());
+  CHECK(bare.response().body().empty());
+
+  auto empty_body = transport.attempt(get("/"), {});
+  CHECK(empty_body.response()[http::field::content_length] == "0");
+
+  auto refined = transport.attempt(get("/"), {});
+  CHECK(refined.response()[http::field::content_length] == "3");
+  CHECK(refined.response().body() == "abc");
+
+  auto field_only = transport.attempt(get("/"), {});
+  CHECK(field_only.response()[http::field::location] == "/v1/vms/a");
+  CHECK(field_only.response()[http::field::content_length] == "0");
+
+  auto informational = transport.attempt(get("/"), {});
+  CHECK(informational.response().count(http::field::content_length) == 0);
+}
+
+TEST_CASE("the record gives back each request as it was handed: method, target, version, fields, body",
+          "[fake_transport]") {
+  t::fake_clock clock;
+  t::fake_transport transport{clock};
+  transport.otherwise(t::respond(200));
+
+  t::fake_transport::request_type brew;  // a method Beast has no verb for
+  brew.method_string("BREW");
+  brew.target("/cache?key=a%20b");
+  brew.version(10);
+  brew.insert("x-Trace", "1");
+  brew.insert(http::field::accept, "text/plain");
+  brew.insert("X-TRACE", "2");  // a repeat, under another spelling: kept, in order, as written
+  brew.insert("content-TYPE", "text/plain; charset=utf-8");
+  brew.body() = std::string("a\0b", 3);
+  (void)transport.attempt(brew, {});
+
+  t::fake_transport::request_type post{http::verb::post, "/v1/vms", 11};
+  post.set("Idempotency-Key", "k-1");
+  post.body() = R"({"name":"a"})";
+  (void)transport.attempt(post, {});
+  post.set("Idempotency-Key", "changed after the attempt");
+  (void)transport.attempt({http::verb::get, "/", 11}, {});
+
+  const auto requests = transport.requests();
+  REQUIRE(requests.size() == 3);
+  const auto& first = requests[0];
+  CHECK(first.method() == http::verb::unknown);
+  CHECK(first.method_string() == "BREW");
+  CHECK(first.target() == "/cache?key=a%20b");
+  CHECK(first.version() == 10);
+  CHECK(first.body() == std::string("a\0b", 3));
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (const auto& field : first) fields.emplace_back(field.name_string(), field.value());
+  CHECK(fields
+        == std::vector<std::pair<std::string, std::string>>{{"x-Trace", "1"},
+                                                            {"X-TRACE", "2"},
+                                                            {"Accept", "text/plain"},
+                                                            {"content-TYPE", "text/plain; charset=utf-8"}});
+  CHECK(first.count("x-trace") == 2);
+  CHECK(first[http::field::content_type] == "text/plain; charset=utf-8");
+
+  CHECK(requests[1].method() == http::verb::post);
+  CHECK(requests[1]["Idempotency-Key"] == "k-1");  // a copy: later changes do not reach it
+  CHECK(requests[1].body() == R"({"name":"a"})");
+  CHECK(requests[2].method() == http::verb::get);
+  CHECK(requests[2].begin() == requests[2].end());
+  CHECK(transport.attempts()[1].request["Idempotency-Key"] == "k-1");
 }
 
 TEST_CASE("an attempt past the script throws unless otherwise() is set", "[fake_transport]") {

@@ -28,13 +28,25 @@
 #include <vector>
 
 namespace retryhttp::detail {
+using fake_request = boost::beast::http::request<boost::beast::http::string_body>;
 using fake_response = boost::beast::http::response<boost::beast::http::string_body>;
 using scripted_fields = std::vector<std::pair<std::string, std::string>>;
 
-// Fields scripted by name: Beast finds a name's field enum in its table of all field names, which is as much
-// code to compile as the rest of a small test. scripted_outcome::header() hands this function to the step, so
-// only a program that scripts a field compiles it. Returns whether the fields give a Content-Length.
-RETRYHTTP_TESTING_DECL bool insert_scripted_fields(fake_response& response, const scripted_fields& fields);
+// Adding a field to a Beast message (basic_fields::insert: an allocation, a case-insensitive ordered tree) is
+// about a third of the code a test with the fakes compiles, and copying a message adds every field again.
+// So only a test that asks for fields compiles it: a scripted_outcome points at write_scripted_fields once a
+// field or a body is scripted (none for a bare respond(status)), and the record keeps each request as text
+// (record_request) that attempts() and requests() turn back into Beast's type (rebuild_request).
+
+// Writes the scripted fields in their order (by name: Beast finds the field's enum in its table of all field
+// names), then the Content-Length that prepare_payload() would set for the body, unless one was scripted.
+RETRYHTTP_TESTING_DECL void write_scripted_fields(fake_response& response, const scripted_fields& fields);
+
+// The request's method, target, version, fields (each with its enum, name as written and value, in order)
+// and body, each part preceded by its length.
+RETRYHTTP_TESTING_DECL std::string record_request(const fake_request& request);
+// The recorded request as Beast's type again: the same parts, fields in the same order, repeats kept.
+RETRYHTTP_TESTING_DECL fake_request rebuild_request(std::string_view recorded);
 }  // namespace retryhttp::detail
 
 namespace retryhttp::testing {
@@ -49,11 +61,13 @@ class scripted_outcome {
   /// A Content-Length given here replaces the one the fake would compute from the body.
   scripted_outcome& header(std::string name, std::string value) {
     headers_.emplace_back(std::move(name), std::move(value));
-    insert_fields_ = &detail::insert_scripted_fields;
+    write_fields_ = &detail::write_scripted_fields;
     return *this;
   }
+  /// The response's body; the response then carries its Content-Length, as prepare_payload() sets it.
   scripted_outcome& body(std::string text) {
     body_ = std::move(text);
+    write_fields_ = &detail::write_scripted_fields;
     return *this;
   }
   /// Virtual time the attempt takes before its outcome; an attempt timeout or a stop can cut it short.
@@ -79,7 +93,7 @@ class scripted_outcome {
   bool is_permanent() const noexcept { return permanent_; }
 
  private:
-  friend scripted_outcome respond(unsigned status, std::string body);
+  friend scripted_outcome respond(unsigned status);
   friend scripted_outcome fail(failure_kind kind, boost::system::error_code code);
   friend scripted_outcome hang();
   friend class fake_transport;
@@ -92,12 +106,15 @@ class scripted_outcome {
   bool permanent_ = false;
   detail::scripted_fields headers_;
   std::string body_;
-  // Set by header(): null while no field is scripted (see detail::insert_scripted_fields).
-  bool (*insert_fields_)(detail::fake_response&, const detail::scripted_fields&) = nullptr;
+  // Set once a field or a body is scripted; null for a response with neither, which gets no fields at all.
+  void (*write_fields_)(detail::fake_response&, const detail::scripted_fields&) = nullptr;
 };
 
-/// A response with this status (and body).
-RETRYHTTP_TESTING_DECL scripted_outcome respond(unsigned status, std::string body = {});
+/// A response with this status, no body and no fields (not even Content-Length: 0).
+RETRYHTTP_TESTING_DECL scripted_outcome respond(unsigned status);
+/// A response with this status and body, and the Content-Length that prepare_payload() would set (none for
+/// 1xx, 204 and 304).
+RETRYHTTP_TESTING_DECL scripted_outcome respond(unsigned status, std::string body);
 
 /// A transport failure of this kind. Without a code: connection_refused for not_sent, connection_reset for
 /// ambiguous.
@@ -121,7 +138,7 @@ class fake_transport {
 
   /// What one attempt was handed and what it returned.
   struct recorded_attempt {
-    request_type request;  ///< a copy (empty when record_requests(false))
+    request_type request;  ///< a copy of the request the attempt was handed
     unsigned attempt;      ///< the attempt number the client passed
     std::optional<std::chrono::nanoseconds> timeout;
     fake_clock::time_point started;
@@ -158,7 +175,7 @@ class fake_transport {
   /// What a step produces once its latency has passed: the scripted response or failure.
   static attempt_outcome<response_type> scripted_result(const scripted_outcome& step);
   /// Counts an attempt and records it (when recording), as attempt() does.
-  // Cold: bookkeeping for the test's assertions, compiled for size (it copies the request) in every test.
+  // Cold: bookkeeping for the test's assertions, compiled for size in every test.
   [[gnu::cold]] void record_attempt(const request_type& request, const attempt_context& context,
                                     fake_clock::time_point started,
                                     const attempt_outcome<response_type>& outcome);
@@ -183,7 +200,16 @@ class fake_transport {
     bool repeat = false;
     bool keep_requests = true;
     std::size_t attempt_count = 0;
-    std::vector<recorded_attempt> record;
+    // A recorded_attempt, its request kept as detail::record_request's text.
+    struct entry {
+      std::string request;
+      unsigned attempt;
+      std::optional<std::chrono::nanoseconds> timeout;
+      fake_clock::time_point started;
+      fake_clock::time_point ended;
+      observed_outcome result;
+    };
+    std::vector<entry> record;
   };
 
   std::shared_ptr<const scripted_outcome> next_step();

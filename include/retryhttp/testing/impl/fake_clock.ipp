@@ -11,7 +11,9 @@ namespace retryhttp::testing {
 
 RETRYHTTP_TESTING_DECL std::shared_ptr<fake_clock::state> fake_clock::make_state(
     time_point start, std::chrono::system_clock::time_point wall_origin) {
-  auto made = std::make_shared<state>(start);
+  // Not make_shared: its in-place control block instantiates allocator machinery for each type, which every
+  // test with the fakes would compile; the fakes' shared state is made once per fake.
+  std::shared_ptr<state> made(new state(start));
   made->wall_origin = wall_origin;
   return made;
 }

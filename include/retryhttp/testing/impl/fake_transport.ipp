@@ -6,28 +6,94 @@
 #include <retryhttp/testing/fake_transport.hpp>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 
 namespace retryhttp::detail {
 
-RETRYHTTP_TESTING_DECL bool insert_scripted_fields(fake_response& response, const scripted_fields& fields) {
+RETRYHTTP_TESTING_DECL void write_scripted_fields(fake_response& response, const scripted_fields& fields) {
   bool scripted_length = false;
   for (const auto& [name, value] : fields) {
     response.insert(name, value);
     scripted_length = scripted_length || boost::beast::iequals(name, "Content-Length");
   }
-  return scripted_length;
+  // insert(), not set(): the response starts empty, and set() compiles Beast's erase. The name spelled out,
+  // as Beast spells it, so that no test compiles the name table for this field.
+  const unsigned status = response.result_int();
+  if (!scripted_length && status >= 200 && status != 204 && status != 304)
+    response.insert(boost::beast::http::field::content_length, "Content-Length",
+                    std::to_string(response.body().size()));
+}
+
+// A length or a number, as its bytes: the record is read back only by the program that wrote it.
+inline void append_recorded_number(std::string& out, std::uint32_t number) {
+  out.append(reinterpret_cast<const char*>(&number), sizeof number);
+}
+inline void append_recorded_text(std::string& out, std::string_view text) {
+  append_recorded_number(out, static_cast<std::uint32_t>(text.size()));
+  out.append(text);
+}
+
+RETRYHTTP_TESTING_DECL std::string record_request(const fake_request& request) {
+  std::string out;
+  append_recorded_number(out, static_cast<std::uint32_t>(request.method()));
+  append_recorded_text(out, request.method_string());
+  append_recorded_text(out, request.target());
+  append_recorded_number(out, request.version());
+  append_recorded_text(out, request.body());
+  // The fields last, each its enum, its name as written and its value, up to the end of the text.
+  for (const auto& field : request) {
+    append_recorded_number(out, static_cast<std::uint32_t>(field.name()));
+    append_recorded_text(out, field.name_string());
+    append_recorded_text(out, field.value());
+  }
+  return out;
+}
+
+RETRYHTTP_TESTING_DECL fake_request rebuild_request(std::string_view recorded) {
+  const auto number = [&recorded] {
+    std::uint32_t value = 0;
+    std::memcpy(&value, recorded.data(), sizeof value);
+    recorded.remove_prefix(sizeof value);
+    return value;
+  };
+  const auto text = [&recorded, &number] {
+    const std::uint32_t size = number();
+    const std::string_view part = recorded.substr(0, size);
+    recorded.remove_prefix(size);
+    return part;
+  };
+  fake_request request;
+  const auto method = static_cast<boost::beast::http::verb>(number());
+  const std::string_view method_text = text();
+  if (method == boost::beast::http::verb::unknown)
+    request.method_string(method_text);
+  else
+    request.method(method);
+  request.target(text());
+  request.version(number());
+  request.body() = std::string(text());
+  while (!recorded.empty()) {
+    const auto field = static_cast<boost::beast::http::field>(number());
+    const std::string_view name = text();
+    request.insert(field, name, text());
+  }
+  return request;
 }
 
 }  // namespace retryhttp::detail
 
 namespace retryhttp::testing {
 
-RETRYHTTP_TESTING_DECL scripted_outcome respond(unsigned status, std::string body) {
+RETRYHTTP_TESTING_DECL scripted_outcome respond(unsigned status) {
   scripted_outcome outcome;
   outcome.kind_ = scripted_outcome::kind::respond;
   outcome.status_ = status;
-  outcome.body_ = std::move(body);
   return outcome;
+}
+
+RETRYHTTP_TESTING_DECL scripted_outcome respond(unsigned status, std::string body) {
+  return respond(status).body(std::move(body));
 }
 
 RETRYHTTP_TESTING_DECL scripted_outcome fail(failure_kind kind, boost::system::error_code code) {
@@ -49,17 +115,17 @@ RETRYHTTP_TESTING_DECL scripted_outcome hang() {
 }
 
 RETRYHTTP_TESTING_DECL fake_transport::fake_transport(fake_clock clock)
-    : state_(std::make_shared<state>(std::move(clock))) {}
+    : state_(new state(std::move(clock))) {}  // not make_shared: see fake_clock::make_state
 
 RETRYHTTP_TESTING_DECL fake_transport& fake_transport::then(scripted_outcome outcome) {
   std::lock_guard lock(state_->mutex);
-  state_->script.push_back(std::make_shared<const scripted_outcome>(std::move(outcome)));
+  state_->script.push_back(std::shared_ptr<const scripted_outcome>(new scripted_outcome(std::move(outcome))));
   return *this;
 }
 
 RETRYHTTP_TESTING_DECL fake_transport& fake_transport::otherwise(scripted_outcome outcome) {
   std::lock_guard lock(state_->mutex);
-  state_->fallback = std::make_shared<const scripted_outcome>(std::move(outcome));
+  state_->fallback.reset(new scripted_outcome(std::move(outcome)));
   return *this;
 }
 
@@ -107,18 +173,8 @@ RETRYHTTP_TESTING_DECL attempt_outcome<fake_transport::response_type> fake_trans
   response_type response;
   response.version(11);
   response.result(step.status());
-  // insert(), never set() or content_length(): the response starts empty, so nothing needs replacing, and
-  // every test that uses the fakes compiles this (set() and content_length() bring in Beast's code for
-  // erasing and for Transfer-Encoding lists, about a tenth of such a test's code).
-  const bool scripted_length = step.insert_fields_ && step.insert_fields_(response, step.headers());
   response.body() = step.body_text();
-  // What prepare_payload() would set for a string body, unless the script set a length of its own. With
-  // the name spelled out, as Beast spells it: insert(field, value) would look the name up in Beast's field
-  // table, which every test would compile.
-  const unsigned status = step.status();
-  if (!scripted_length && status >= 200 && status != 204 && status != 304)
-    response.insert(boost::beast::http::field::content_length, "Content-Length",
-                    std::to_string(response.body().size()));
+  if (step.write_fields_) step.write_fields_(response, step.headers());
   return response;
 }
 
@@ -130,7 +186,8 @@ RETRYHTTP_TESTING_DECL void fake_transport::record_attempt(const request_type& r
   std::lock_guard lock(state_->mutex);
   ++state_->attempt_count;
   if (state_->keep_requests)
-    state_->record.push_back({request, context.attempt, context.timeout, started, ended, outcome.observe()});
+    state_->record.push_back({detail::record_request(request), context.attempt, context.timeout, started,
+                              ended, outcome.observe()});
 }
 
 RETRYHTTP_TESTING_DECL std::size_t fake_transport::attempt_count() const {
@@ -140,12 +197,19 @@ RETRYHTTP_TESTING_DECL std::size_t fake_transport::attempt_count() const {
 
 RETRYHTTP_TESTING_DECL std::vector<fake_transport::recorded_attempt> fake_transport::attempts() const {
   std::lock_guard lock(state_->mutex);
-  return state_->record;
+  std::vector<recorded_attempt> made;
+  made.reserve(state_->record.size());
+  for (const auto& entry : state_->record)
+    made.push_back({detail::rebuild_request(entry.request), entry.attempt, entry.timeout, entry.started,
+                    entry.ended, entry.result});
+  return made;
 }
 
 RETRYHTTP_TESTING_DECL std::vector<fake_transport::request_type> fake_transport::requests() const {
+  std::lock_guard lock(state_->mutex);
   std::vector<request_type> sent;
-  for (auto& entry : attempts()) sent.push_back(std::move(entry.request));
+  sent.reserve(state_->record.size());
+  for (const auto& entry : state_->record) sent.push_back(detail::rebuild_request(entry.request));
   return sent;
 }
 
