@@ -104,11 +104,13 @@ class percent_budget final : public retry_budget {
 
 /// The budget a config asks for, or nullptr for kind::none. Share the pointer to share the budget.
 inline std::shared_ptr<retry_budget> make_retry_budget(const budget_config& config) {
+  // shared_ptr(new), not make_shared: every program with a client compiles this, and make_shared's in-place
+  // control block instantiates allocator machinery for each type; a budget is made once per client.
   switch (config.type) {
     case budget_config::kind::token_bucket:
-      return std::make_shared<token_bucket_budget>(config.max_tokens, config.token_ratio);
+      return std::shared_ptr<retry_budget>(new token_bucket_budget(config.max_tokens, config.token_ratio));
     case budget_config::kind::percent:
-      return std::make_shared<percent_budget>(config.percent, config.min_retries);
+      return std::shared_ptr<retry_budget>(new percent_budget(config.percent, config.min_retries));
     case budget_config::kind::none:
       break;
   }

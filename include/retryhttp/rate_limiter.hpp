@@ -251,8 +251,8 @@ class adaptive_rate_limiter {
 
 /// The limiter a config asks for, or nullptr for kind::none. Share the pointer to share the limiter.
 inline std::shared_ptr<adaptive_rate_limiter> make_rate_limiter(const rate_limit_config& config) {
-  if (config.type == rate_limit_config::kind::adaptive)
-    return std::make_shared<adaptive_rate_limiter>(config);
+  if (config.type == rate_limit_config::kind::adaptive)  // not make_shared: see make_retry_budget
+    return std::shared_ptr<adaptive_rate_limiter>(new adaptive_rate_limiter(config));
   return nullptr;
 }
 

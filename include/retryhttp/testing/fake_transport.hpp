@@ -47,6 +47,11 @@ RETRYHTTP_TESTING_DECL void write_scripted_fields(fake_response& response, const
 RETRYHTTP_TESTING_DECL std::string record_request(const fake_request& request);
 // The recorded request as Beast's type again: the same parts, fields in the same order, repeats kept.
 RETRYHTTP_TESTING_DECL fake_request rebuild_request(std::string_view recorded);
+
+// The std::logic_error of an attempt past the script: out of line and cold, as a test that passes never
+// throws it.
+[[noreturn, gnu::cold]] RETRYHTTP_TESTING_DECL void throw_script_used_up(std::size_t attempt,
+                                                                         std::size_t script_size);
 }  // namespace retryhttp::detail
 
 namespace retryhttp::testing {

@@ -81,6 +81,12 @@ RETRYHTTP_TESTING_DECL fake_request rebuild_request(std::string_view recorded) {
   return request;
 }
 
+RETRYHTTP_TESTING_DECL void throw_script_used_up(std::size_t attempt, std::size_t script_size) {
+  throw std::logic_error("fake_transport: attempt " + std::to_string(attempt)
+                         + " has no scripted outcome (script has " + std::to_string(script_size)
+                         + "); script more outcomes or set otherwise()");
+}
+
 }  // namespace retryhttp::detail
 
 namespace retryhttp::testing {
@@ -223,9 +229,7 @@ RETRYHTTP_TESTING_DECL std::shared_ptr<const scripted_outcome> fake_transport::n
   if (state_->repeat && state_->position == state_->script.size()) state_->position = 0;
   if (state_->position < state_->script.size()) return state_->script[state_->position++];
   if (state_->fallback) return state_->fallback;
-  throw std::logic_error("fake_transport: attempt " + std::to_string(state_->attempt_count + 1)
-                         + " has no scripted outcome (script has " + std::to_string(state_->script.size())
-                         + "); script more outcomes or set otherwise()");
+  detail::throw_script_used_up(state_->attempt_count + 1, state_->script.size());
 }
 
 RETRYHTTP_TESTING_DECL attempt_outcome<fake_transport::response_type> fake_transport::play(
