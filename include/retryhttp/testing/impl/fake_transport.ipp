@@ -26,24 +26,24 @@ RETRYHTTP_TESTING_DECL void write_scripted_fields(fake_response& response, const
 }
 
 // A length or a number, as its bytes: the record is read back only by the program that wrote it.
-inline void append_recorded_number(std::string& out, std::uint32_t number) {
+inline void append_recorded_number(std::string& out, std::uint64_t number) {
   out.append(reinterpret_cast<const char*>(&number), sizeof number);
 }
 inline void append_recorded_text(std::string& out, std::string_view text) {
-  append_recorded_number(out, static_cast<std::uint32_t>(text.size()));
+  append_recorded_number(out, text.size());
   out.append(text);
 }
 
 RETRYHTTP_TESTING_DECL std::string record_request(const fake_request& request) {
   std::string out;
-  append_recorded_number(out, static_cast<std::uint32_t>(request.method()));
+  append_recorded_number(out, static_cast<std::uint64_t>(request.method()));
   append_recorded_text(out, request.method_string());
   append_recorded_text(out, request.target());
   append_recorded_number(out, request.version());
   append_recorded_text(out, request.body());
   // The fields last, each its enum, its name as written and its value, up to the end of the text.
   for (const auto& field : request) {
-    append_recorded_number(out, static_cast<std::uint32_t>(field.name()));
+    append_recorded_number(out, static_cast<std::uint64_t>(field.name()));
     append_recorded_text(out, field.name_string());
     append_recorded_text(out, field.value());
   }
@@ -52,13 +52,13 @@ RETRYHTTP_TESTING_DECL std::string record_request(const fake_request& request) {
 
 RETRYHTTP_TESTING_DECL fake_request rebuild_request(std::string_view recorded) {
   const auto number = [&recorded] {
-    std::uint32_t value = 0;
+    std::uint64_t value = 0;
     std::memcpy(&value, recorded.data(), sizeof value);
     recorded.remove_prefix(sizeof value);
     return value;
   };
   const auto text = [&recorded, &number] {
-    const std::uint32_t size = number();
+    const auto size = static_cast<std::size_t>(number());
     const std::string_view part = recorded.substr(0, size);
     recorded.remove_prefix(size);
     return part;
@@ -71,7 +71,7 @@ RETRYHTTP_TESTING_DECL fake_request rebuild_request(std::string_view recorded) {
   else
     request.method(method);
   request.target(text());
-  request.version(number());
+  request.version(static_cast<unsigned>(number()));
   request.body() = std::string(text());
   while (!recorded.empty()) {
     const auto field = static_cast<boost::beast::http::field>(number());
@@ -99,7 +99,9 @@ RETRYHTTP_TESTING_DECL scripted_outcome respond(unsigned status) {
 }
 
 RETRYHTTP_TESTING_DECL scripted_outcome respond(unsigned status, std::string body) {
-  return respond(status).body(std::move(body));
+  scripted_outcome outcome = respond(status);
+  outcome.body(std::move(body));
+  return outcome;
 }
 
 RETRYHTTP_TESTING_DECL scripted_outcome fail(failure_kind kind, boost::system::error_code code) {
