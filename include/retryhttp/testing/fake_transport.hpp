@@ -42,8 +42,8 @@ using scripted_fields = std::vector<std::pair<std::string, std::string>>;
 // names), then the Content-Length that prepare_payload() would set for the body, unless one was scripted.
 RETRYHTTP_TESTING_DECL void write_scripted_fields(fake_response& response, const scripted_fields& fields);
 
-// The request's method, target, version, fields (each with its enum, name as written and value, in order)
-// and body, each part preceded by its length.
+// The request's method (its enum and its text), target, version and body, then its fields in order (each its
+// enum, its name as written and its value); each text preceded by its length.
 RETRYHTTP_TESTING_DECL std::string record_request(const fake_request& request);
 // The recorded request as Beast's type again: the same parts, fields in the same order, repeats kept.
 RETRYHTTP_TESTING_DECL fake_request rebuild_request(std::string_view recorded);
