@@ -26,26 +26,35 @@ RETRYHTTP_TESTING_DECL void write_scripted_fields(fake_response& response, const
 }
 
 // A length or a number, as its bytes: the record is read back only by the program that wrote it.
-inline void append_recorded_number(std::string& out, std::uint64_t number) {
-  out.append(reinterpret_cast<const char*>(&number), sizeof number);
+inline char* put_recorded_number(char* out, std::uint64_t number) {
+  std::memcpy(out, &number, sizeof number);
+  return out + sizeof number;
 }
-inline void append_recorded_text(std::string& out, std::string_view text) {
-  append_recorded_number(out, text.size());
-  out.append(text);
+inline char* put_recorded_text(char* out, std::string_view text) {
+  out = put_recorded_number(out, text.size());
+  if (!text.empty()) std::memcpy(out, text.data(), text.size());
+  return out + text.size();
 }
 
+// Sized first, then copied into place: one allocation, and a fraction of the code that appending each part
+// to a string compiles (each append inlines std::string's growth), which every test with the fakes builds.
 RETRYHTTP_TESTING_DECL std::string record_request(const fake_request& request) {
-  std::string out;
-  append_recorded_number(out, static_cast<std::uint64_t>(request.method()));
-  append_recorded_text(out, request.method_string());
-  append_recorded_text(out, request.target());
-  append_recorded_number(out, request.version());
-  append_recorded_text(out, request.body());
+  constexpr std::size_t number = sizeof(std::uint64_t);
+  const std::string_view method_text = request.method_string();
+  std::size_t size = 5 * number + method_text.size() + request.target().size() + request.body().size();
+  for (const auto& field : request) size += 3 * number + field.name_string().size() + field.value().size();
+  std::string out(size, '\0');
+  char* at = out.data();
+  at = put_recorded_number(at, static_cast<std::uint64_t>(request.method()));
+  at = put_recorded_text(at, method_text);
+  at = put_recorded_text(at, request.target());
+  at = put_recorded_number(at, request.version());
+  at = put_recorded_text(at, request.body());
   // The fields last, each its enum, its name as written and its value, up to the end of the text.
   for (const auto& field : request) {
-    append_recorded_number(out, static_cast<std::uint64_t>(field.name()));
-    append_recorded_text(out, field.name_string());
-    append_recorded_text(out, field.value());
+    at = put_recorded_number(at, static_cast<std::uint64_t>(field.name()));
+    at = put_recorded_text(at, field.name_string());
+    at = put_recorded_text(at, field.value());
   }
   return out;
 }
