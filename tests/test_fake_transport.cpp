@@ -134,9 +134,13 @@ TEST_CASE("the record gives back each request as it was handed: method, target, 
   (void)transport.attempt(post, {});
   post.set("Idempotency-Key", "changed after the attempt");
   (void)transport.attempt({http::verb::get, "/", 11}, {});
+  t::fake_transport::request_type bare;  // no method, no target, no body; a field with an empty value
+  bare.insert("X-Empty", "");
+  bare.insert(http::field::accept, "*/*");
+  (void)transport.attempt(bare, {});
 
   const auto requests = transport.requests();
-  REQUIRE(requests.size() == 3);
+  REQUIRE(requests.size() == 4);
   const auto& first = requests[0];
   CHECK(first.method() == http::verb::unknown);
   CHECK(first.method_string() == "BREW");
@@ -157,7 +161,16 @@ TEST_CASE("the record gives back each request as it was handed: method, target, 
   CHECK(requests[1]["Idempotency-Key"] == "k-1");  // a copy: later changes do not reach it
   CHECK(requests[1].body() == R"({"name":"a"})");
   CHECK(requests[2].method() == http::verb::get);
+  CHECK(requests[2].target() == "/");
+  CHECK(requests[2].body().empty());
   CHECK(requests[2].begin() == requests[2].end());
+  const auto& last = requests[3];
+  CHECK(last.method_string().empty());
+  CHECK(last.target().empty());
+  CHECK(last.body().empty());
+  fields.clear();
+  for (const auto& field : last) fields.emplace_back(field.name_string(), field.value());
+  CHECK(fields == std::vector<std::pair<std::string, std::string>>{{"X-Empty", ""}, {"Accept", "*/*"}});
   CHECK(transport.attempts()[1].request["Idempotency-Key"] == "k-1");
 }
 
