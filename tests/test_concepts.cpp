@@ -111,11 +111,20 @@ struct backoff_with_bad_schedule {  // next_delay returns milliseconds, not nano
   };
   schedule start(nanoseconds, nanoseconds) const { return {}; }
 };
+struct backoff_with_pinned_schedule {  // the schedule cannot be moved into the call's state
+  struct schedule {
+    schedule() = default;
+    schedule(schedule&&) = delete;
+    nanoseconds next_delay(unsigned) { return {}; }
+  };
+  schedule start(nanoseconds, nanoseconds) const { return {}; }
+};
 struct backoff_with_mutating_start {  // start() must be callable on a const policy
   fixed_steps_backoff::schedule start(nanoseconds, nanoseconds) { return {}; }
 };
 static_assert(!rh::Backoff<backoff_without_start>);
 static_assert(!rh::Backoff<backoff_with_bad_schedule>);
+static_assert(!rh::Backoff<backoff_with_pinned_schedule>);
 static_assert(!rh::Backoff<backoff_with_mutating_start>);
 static_assert(!rh::Backoff<int>);
 
