@@ -143,6 +143,9 @@ TEST_CASE("completed_request adds what prepare_payload and set() added, byte for
       CHECK(completed(request)[http::field::content_length] == "0");
     }
   }
+  SECTION("an empty PATCH says Content-Length: 0 too (RFC 9110, 8.6), where prepare_payload says nothing") {
+    CHECK(completed(bare(http::verb::patch, "/v1/vms/web-1"))[http::field::content_length] == "0");
+  }
   SECTION("a chunked coding gives way to Content-Length; other codings stay") {
     auto request = bare(http::verb::put, "/v1/vms/web-1", "body");
     request.set(http::field::transfer_encoding, "gzip, chunked");
@@ -168,6 +171,28 @@ TEST_CASE("completed_request adds what prepare_payload and set() added, byte for
     request.insert(http::field::content_length, "5");
     CHECK(beast_writes(completed(request)) == beast_writes(completed_by_beast(request)));
     CHECK(completed(request).count(http::field::content_length) == 0);
+  }
+}
+
+TEST_CASE("check_request and completed_request agree on which requests state an empty length", "[wire]") {
+  // A request check_request passes goes out as it is, so it must already be what completed_request would
+  // make of it; and what completed_request makes must pass, or a request is copied and still not complete.
+  for (const auto method : {http::verb::get, http::verb::head, http::verb::delete_, http::verb::post,
+                            http::verb::put, http::verb::patch, http::verb::options}) {
+    for (const std::string body : {"", "x"}) {
+      INFO(http::to_string(method) << " with a body of " << body.size());
+      auto request = bare(method, "/v1/vms/web-1", body);
+      request.insert(http::field::host, "orchestrator.example:8080");
+      request.insert(http::field::user_agent, "retryhttp/test");
+      const auto check = retryhttp::detail::check_request(request);
+      const auto made =
+          retryhttp::detail::completed_request(request, "orchestrator.example:8080", "retryhttp/test");
+      CHECK(retryhttp::detail::check_request(made) == retryhttp::detail::request_check::ready);
+      if (check == retryhttp::detail::request_check::ready) CHECK(fields_of(made) == fields_of(request));
+      const bool states_length = !body.empty() || method == http::verb::post || method == http::verb::put
+                                 || method == http::verb::patch || method == http::verb::options;
+      CHECK(made.count(http::field::content_length) == (states_length ? 1u : 0u));
+    }
   }
 }
 

@@ -87,6 +87,16 @@ inline transfer_codings transfer_codings_of(const http_request& request) {
   return codings;
 }
 
+/// Whether a request of this method states its length even when its body is empty (Content-Length: 0): the
+/// methods whose body has a meaning (RFC 9110, 8.6: POST, PUT, PATCH) and OPTIONS, as prepare_payload() does.
+/// check_request and completed_request must agree on it, or a request would be copied and still go out
+/// without.
+inline bool states_empty_length(boost::beast::http::verb method) noexcept {
+  namespace http = boost::beast::http;
+  return method == http::verb::post || method == http::verb::put || method == http::verb::patch
+         || method == http::verb::options;
+}
+
 /// What a request needs before it is written: Host, User-Agent and one correct Content-Length, and nothing
 /// in its request line or fields that would change how the server splits the bytes (written as it is, a CR
 /// or LF in a field would end the field early and let its text be read as another field or a second
@@ -152,12 +162,9 @@ inline request_check check_request(const http_request& request) {
                ? request_check::ready
                : request_check::needs_completion;
   }
-  // No Content-Length: fine only for an empty body on a method that does not expect one.
-  const auto method = request.method();
-  return request.body().empty() && method != http::verb::post && method != http::verb::put
-                 && method != http::verb::patch
-             ? request_check::ready
-             : request_check::needs_completion;
+  // No Content-Length: fine only for an empty body on a method that does not state an empty length.
+  return request.body().empty() && !states_empty_length(request.method()) ? request_check::ready
+                                                                          : request_check::needs_completion;
 }
 
 /// Whether a request must be copied before it is written: check_request said so, or the transport adds an
@@ -207,8 +214,8 @@ inline http_request completed_request(const http_request& request, std::string_v
                                       std::string_view user_agent, std::string_view authorization = {}) {
   // Built field by field rather than copied and then set(): set() and prepare_payload() bring Beast's search
   // tree, its erase and its token-list filter into every program with a transport, for three fields. The
-  // payload rule is prepare_payload()'s for a sized body: Content-Length when there is a body or the method
-  // is POST, PUT or OPTIONS, and no chunked coding either way; otherwise no Content-Length at all.
+  // payload rule is prepare_payload()'s for a sized body, PATCH added: Content-Length when there is a body or
+  // the method states an empty length (states_empty_length), no chunked coding either way; else none.
   namespace http = boost::beast::http;
   http_request completed;
   if (request.method() == http::verb::unknown)
@@ -219,8 +226,7 @@ inline http_request completed_request(const http_request& request, std::string_v
   completed.version(request.version());
   const auto method = request.method();
   const std::size_t size = request.body().size();
-  const bool framed =
-      size > 0 || method == http::verb::post || method == http::verb::put || method == http::verb::options;
+  const bool framed = size > 0 || states_empty_length(method);
   bool has_host = false;
   bool has_user_agent = false;
   bool has_authorization = false;
