@@ -71,10 +71,9 @@ class basic_client {
                 "basic_client: the Transport parameter must model retryhttp::Transport "
                 "(request_type, response_type, attempt(request, attempt_context) -> attempt_outcome) or "
                 "retryhttp::AsyncTransport (<retryhttp/async.hpp>)");
-  static_assert(
-      Backoff<B>,
-      "basic_client: the Backoff parameter must model retryhttp::Backoff (start(base, cap) -> a schedule "
-      "with next_delay(unsigned) -> std::chrono::nanoseconds)");
+  static_assert(Backoff<B>,
+                "basic_client: the Backoff parameter must model retryhttp::Backoff (start(base, cap) -> a "
+                "movable schedule with next_delay(unsigned) -> std::chrono::nanoseconds)");
   static_assert(
       Clock<C>,
       "basic_client: the Clock parameter must model retryhttp::Clock (now(), sleep_until(t, stop_token) "
