@@ -68,7 +68,9 @@ class block_cache {
   static constexpr std::size_t classes = 5;  // 256, 512, 1,024, 2,048 and 4,096 bytes
   static constexpr std::size_t blocks_per_class = 64;
 
-  static constexpr std::size_t block_size(std::size_t c) noexcept { return std::size_t{256} << c; }
+  static constexpr std::size_t block_size(std::size_t c) noexcept {
+    return std::size_t{256} << c;
+  }
   static constexpr std::size_t size_class(std::size_t size) noexcept {
     std::size_t c = 0;
     while (c < classes && block_size(c) < size) ++c;
