@@ -2,6 +2,7 @@
 # Installs what retryhttp needs to build and test, from Debian 12's packages, when it is missing.
 # Safe to run again: it installs nothing when everything is there. Needs root (or sudo) for apt-get.
 # man-db, groff-base and zsh are for the tests of vmm-ctl's manual page (man -l) and zsh completion.
+# clang-format (14) is for the format test (scripts/check-format.sh).
 # --fuzz adds clang 14 and its runtime libraries (libFuzzer, ASan, UBSan) for scripts/fuzz.sh.
 set -euo pipefail
 
@@ -9,7 +10,7 @@ packages=(
   g++ meson ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libfmt-dev catch2 libbenchmark-dev libcurl4-openssl-dev
-  libssl-dev openssl cmake
+  libssl-dev openssl cmake clang-format
   man-db groff-base zsh
 )
 if [[ ${1:-} == --fuzz ]]; then
