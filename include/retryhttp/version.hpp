@@ -1,8 +1,7 @@
 #ifndef RETRYHTTP_VERSION_HPP
 #define RETRYHTTP_VERSION_HPP
 
-// The version of the retryhttp headers in use. meson.build's project version is the same (a unit test
-// checks).
+// The version of the retryhttp headers in use; meson.build's project version is the same (a test checks).
 
 #define RETRYHTTP_VERSION_MAJOR 0
 #define RETRYHTTP_VERSION_MINOR 1

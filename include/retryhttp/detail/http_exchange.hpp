@@ -89,8 +89,7 @@ inline transfer_codings transfer_codings_of(const http_request& request) {
 
 /// Whether a request of this method states its length even when its body is empty (Content-Length: 0): the
 /// methods whose body has a meaning (RFC 9110, 8.6: POST, PUT, PATCH) and OPTIONS, as prepare_payload() does.
-/// check_request and completed_request must agree on it, or a request would be copied and still go out
-/// without.
+/// check_request and completed_request share it: else a request is copied and still goes out without.
 inline bool states_empty_length(boost::beast::http::verb method) noexcept {
   namespace http = boost::beast::http;
   return method == http::verb::post || method == http::verb::put || method == http::verb::patch
