@@ -747,13 +747,13 @@ TEST_CASE("a stop while connecting ends async_send at once: canceled, not a time
   config.attempt_timeout = 30s;
   retryhttp::async_http_client<> client(config, transport_type(io.get_executor(), listener.url(), options));
   std::stop_source source;
+  const auto start = std::chrono::steady_clock::now();  // before the timer: took is at least its 200 ms
   asio::steady_timer stop_timer(io, 200ms);
   stop_timer.async_wait([&](boost::system::error_code) { source.request_stop(); });
   retryhttp::call_options call;
   call.stop = source.get_token();
   const request_type request = get();
   std::optional<retryhttp::send_result<transport_type::response_type>> result;
-  const auto start = std::chrono::steady_clock::now();
   client.async_send(request, call, [&](auto r) { result.emplace(std::move(r)); });
   run_until(io, [&] { return result.has_value(); });
   const auto took = std::chrono::steady_clock::now() - start;
@@ -829,7 +829,7 @@ TEST_CASE("async: a host name that does not exist (NXDOMAIN) fails at once: perm
   // retried): then nothing is checked here; the classification itself is checked in test_beast_transport.
   asio::io_context io;
   retryhttp::retry_config config;
-  config.base_delay = 300ms;  // three retries would wait at least 0.9 s
+  config.base_delay = 300ms;  // a machine without DNS retries "try again": three retries, 0.9 s
   config.max_delay = 300ms;
   config.attempt_timeout = 3s;
   retryhttp::async_http_client<> client(
@@ -850,5 +850,5 @@ TEST_CASE("async: a host name that does not exist (NXDOMAIN) fails at once: perm
   CHECK(result->failure()->permanent);
   CHECK(result->error() == retryhttp::error::permanent_failure);
   CHECK(result->attempts() == 1);
-  CHECK(took < 900ms);
+  CHECK(took < 3s);  // attempts() == 1 shows that nothing was retried; this bounds a slow resolver
 }
