@@ -30,8 +30,8 @@ namespace http = boost::beast::http;
 
 namespace {
 
-constexpr auto hedge_delay = 200ms;
-constexpr auto slow = 3000ms;  // the fault's delay: what a call that was not hedged would take
+constexpr auto hedge_delay = 500ms;  // a fast answer comes back far sooner, even on a loaded machine
+constexpr auto slow = 3000ms;        // the fault's delay: what a call that was not hedged would take
 constexpr std::size_t hedged_calls = 5;
 
 using inner_type = retryhttp::async_beast_transport<asio::io_context::executor_type>;

@@ -33,18 +33,16 @@
 
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <optional>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "close_wait.hpp"
 #include "process.hpp"
 #include "simulator.hpp"
 #include "tls_fixture.hpp"
@@ -214,32 +212,6 @@ json::value report_without_verification(const std::string& url, const retryhttp:
   return json::parse(body);
 }
 
-/// Whether this machine has a TCP connection to 127.0.0.1:`port` in CLOSE_WAIT: the server's FIN has
-/// arrived and our end is still open. After an answer-close fault, it tells that the server's close_notify
-/// and FIN are in, so that the next request is certain to find the connection closed before it writes
-/// (rather than racing the server's close, which would turn a clean reconnect into a retry).
-bool closed_by_server(const std::string& port) {
-  char remote[32];
-  std::snprintf(remote, sizeof remote, "0100007F:%04X", static_cast<unsigned>(std::stoul(port)));
-  std::ifstream table("/proc/net/tcp");
-  std::string line;
-  std::getline(table, line);  // the header
-  while (std::getline(table, line)) {
-    std::istringstream fields(line);
-    std::string slot, local, peer, state;
-    fields >> slot >> local >> peer >> state;
-    if (peer == remote && state == "08") return true;  // 08: TCP_CLOSE_WAIT
-  }
-  return false;
-}
-
-void wait_until_closed_by_server(const std::string& port) {
-  const auto until = std::chrono::steady_clock::now() + 10s;
-  while (!closed_by_server(port) && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(2ms);
-  REQUIRE(closed_by_server(port));
-}
-
 }  // namespace
 
 // ---- 1. Keep-alive over HTTPS ----
@@ -323,7 +295,7 @@ TEST_CASE("TLS sessions are resumed when the server closes after each answer", "
     // Not before the previous connection is seen closed. answer-close sends no "Connection: close", so a
     // request written before the server's close_notify and FIN arrive goes out on the dying connection and
     // is retried on a new one (about one call in five, measured here): that race is not what is tested.
-    if (i > 0) wait_until_closed_by_server(port_of(sim.url()));
+    if (i > 0) it::wait_until_closed_by_server(sim.url());
     const auto result = client.send(list_request());
     CAPTURE(result.message());
     REQUIRE(result.ok());
@@ -352,7 +324,7 @@ TEST_CASE("async_beast_transport resumes TLS sessions too", "[tls][resumption][a
   const auto request = list_request();
   for (int i = 0; i < 3; ++i) {
     CAPTURE(i);
-    if (i > 0) wait_until_closed_by_server(port_of(sim.url()));  // as in the test above
+    if (i > 0) it::wait_until_closed_by_server(sim.url());  // as in the test above
     std::optional<client_type::result_type> result;
     client.async_send(request, [&](client_type::result_type done) { result.emplace(std::move(done)); });
     io.restart();
