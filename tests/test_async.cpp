@@ -23,6 +23,10 @@
 #include <stop_token>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_async {
+
 // async_send on the asynchronous fakes: every attempt and every wait is an event in virtual time, so delays
 // and request counts are asserted exactly, and nothing waits on the wall clock.
 
@@ -418,3 +422,5 @@ TEST_CASE("1,000 concurrent calls with scripted faults: every delay and every re
   CHECK(delays.size() == 999);  // 333 calls with two waits, 333 with one
   CHECK(delays == expected);
 }
+
+}  // namespace test_async

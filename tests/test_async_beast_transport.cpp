@@ -36,6 +36,10 @@
 #include <thread>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_async_beast_transport {
+
 // The asynchronous Beast transport over loopback, against a scripted server that runs on the same io_context:
 // pooling (reuse, the maximum, the line of waiting attempts, idle time-out, stale connections), time-outs,
 // cancellation at each stage, refused requests, and executors. Every run of the io_context is bounded
@@ -852,3 +856,5 @@ TEST_CASE("async: a host name that does not exist (NXDOMAIN) fails at once: perm
   CHECK(result->attempts() == 1);
   CHECK(took < 3s);  // attempts() == 1 shows that nothing was retried; this bounds a slow resolver
 }
+
+}  // namespace test_async_beast_transport

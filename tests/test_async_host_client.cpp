@@ -13,6 +13,10 @@
 #include <string>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_async_host_client {
+
 // vmm::host_client's asynchronous calls on the asynchronous fakes, in virtual time: the same plans as the
 // synchronous calls, so the same requests, rules and results.
 
@@ -139,3 +143,5 @@ TEST_CASE("an async call refused before sending completes after the initiating c
   REQUIRE(bad_name);
   CHECK(bad_name->outcome == call_outcome::bad_argument);
 }
+
+}  // namespace test_async_host_client

@@ -10,6 +10,10 @@
 #include <thread>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_backoff {
+
 using namespace std::chrono_literals;
 using std::chrono::nanoseconds;
 namespace rh = retryhttp;
@@ -201,3 +205,5 @@ TEST_CASE("a policy shared by threads gives every call its own stream", "[backof
   // 2,000 calls, each with its own per-call seed: no two draws of a 2e9-wide range coincide in practice.
   CHECK(distinct.size() == threads * calls_per_thread);
 }
+
+}  // namespace test_backoff

@@ -28,6 +28,10 @@
 #include <utility>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_beast_transport {
+
 // URL parsing, and how raw replies from a broken server on loopback are classified. A canned server accepts
 // one connection, reads the request head, writes fixed bytes and closes: bounded, on 127.0.0.1 only.
 
@@ -1124,3 +1128,5 @@ TEST_CASE("a host name that does not exist (NXDOMAIN) fails at once: permanent, 
   CHECK(took < 3s);  // attempts() == 1 shows that nothing was retried; this bounds a slow resolver
   CHECK_THAT(result.message(), Catch::Contains("no-such-host.invalid"));
 }
+
+}  // namespace test_beast_transport

@@ -6,6 +6,10 @@
 #include <thread>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_budget {
+
 using retryhttp::percent_budget;
 using retryhttp::token_bucket_budget;
 
@@ -90,3 +94,5 @@ TEST_CASE("budgets stay consistent under threads (the tsan suite runs this under
   CHECK(granted.load() + static_cast<int>(percent.available()) <= 4000);
   CHECK(granted.load() >= 3990);
 }
+
+}  // namespace test_budget

@@ -17,6 +17,10 @@
 #include <type_traits>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_client {
+
 // The ticket's acceptance criteria, on the fake transport and the fake clock: every attempt and every delay
 // is deterministic and asserted exactly, and nothing waits on the wall clock.
 
@@ -713,3 +717,5 @@ TEST_CASE("the message of a failed call shows control bytes of the target escape
   CHECK_THAT(result.message(), Catch::Contains("GET /v1/vms\\x0d\\x0aX-Injected: 1\\x1b[2J"));
   CHECK(result.message().find_first_of("\r\n\x1b") == std::string::npos);
 }
+
+}  // namespace test_client

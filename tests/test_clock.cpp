@@ -7,6 +7,10 @@
 #include <stop_token>
 #include <thread>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_clock {
+
 // The only unit test on real time: it is what system_clock is. It asserts order and generous upper bounds,
 // never exact durations. The wake-up latency itself is measured in benchmarks/ (BM_SystemClockStopLatency).
 
@@ -58,3 +62,5 @@ TEST_CASE("system_clock is steady and empty", "[clock]") {
   STATIC_REQUIRE(std::is_empty_v<system_clock>);
   STATIC_REQUIRE(retryhttp::Clock<system_clock>);
 }
+
+}  // namespace test_clock

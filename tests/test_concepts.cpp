@@ -19,6 +19,10 @@
 #include <stop_token>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_concepts {
+
 namespace rh = retryhttp;
 namespace http = boost::beast::http;
 using std::chrono::nanoseconds;
@@ -307,3 +311,5 @@ TEST_CASE("a millisecond Clock works: each delay is rounded up to a whole millis
   CHECK(client.clock().waits == std::vector<std::chrono::milliseconds>{2ms, 1ms, 1ms});
   CHECK(client.clock().now().time_since_epoch() == 4ms);
 }
+
+}  // namespace test_concepts

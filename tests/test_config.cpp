@@ -4,6 +4,10 @@
 
 #include <chrono>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_config {
+
 using namespace std::chrono_literals;
 using retryhttp::config_error;
 using retryhttp::retry_config;
@@ -136,3 +140,5 @@ TEST_CASE("rate_limit values out of bounds name their key", "[config][rate_limit
   config.rate_limit.min_rate = 0;
   CHECK_THROWS_WITH(retryhttp::validate(config), Catch::Contains("retry.rate_limit.min_rate"));
 }
+
+}  // namespace test_config

@@ -11,6 +11,10 @@
 #include <utility>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_ctl_config {
+
 using namespace std::chrono_literals;
 using retryhttp::config_error;
 
@@ -225,3 +229,5 @@ TEST_CASE("$VMM_CTL_ENDPOINT replaces the config's endpoints; a bad one names th
   }
   ::unsetenv("VMM_CTL_ENDPOINT");
 }
+
+}  // namespace test_ctl_config

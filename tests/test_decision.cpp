@@ -8,6 +8,10 @@
 
 #include <string>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_decision {
+
 using retryhttp::action;
 using retryhttp::decide;
 using retryhttp::decision;
@@ -145,3 +149,5 @@ TEST_CASE("max_retries bounds the retries: 0 never retries, 5 retries five times
     CHECK(decide(config, observed_outcome::ambiguous(), true, made) == retry);
   CHECK(decide(config, observed_outcome::ambiguous(), true, 5) == exhausted);
 }
+
+}  // namespace test_decision

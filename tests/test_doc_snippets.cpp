@@ -23,6 +23,10 @@
 #include <string_view>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_doc_snippets {
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -311,3 +315,5 @@ TEST_CASE("the check reports a changed, missing, extra or unmarked block, naming
     CHECK(problems[0].find("come from several sources (tests/t.cpp, tests/u.cpp)") != std::string::npos);
   }
 }
+
+}  // namespace test_doc_snippets

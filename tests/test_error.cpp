@@ -4,6 +4,10 @@
 
 #include <system_error>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_error {
+
 using retryhttp::error;
 
 TEST_CASE("retryhttp::error converts to boost and std error codes of one category", "[error]") {
@@ -38,3 +42,5 @@ TEST_CASE("a retryhttp error never equals a system error with the same number", 
   const boost::system::error_code theirs(1, boost::system::generic_category());
   CHECK(ours != theirs);
 }
+
+}  // namespace test_error

@@ -18,6 +18,10 @@
 #include <string>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_failover_transport {
+
 using namespace std::chrono_literals;
 namespace t = retryhttp::testing;
 namespace http = boost::beast::http;
@@ -195,3 +199,5 @@ TEST_CASE("failover: asynchronous endpoints, with the handler's executor kept", 
   CHECK(second.attempt_count() == 1);
   CHECK(seen == std::vector<std::string>{"endpoint 1", "endpoint 2"});
 }
+
+}  // namespace test_failover_transport

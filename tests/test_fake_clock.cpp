@@ -8,6 +8,10 @@
 #include <stop_token>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_fake_clock {
+
 using namespace std::chrono_literals;
 using retryhttp::testing::fake_clock;
 
@@ -100,3 +104,5 @@ TEST_CASE("waiting forever with nothing to stop it is a test bug", "[fake_clock]
   CHECK_FALSE(clock.sleep_until(fake_clock::time_point::max(), source.get_token()));
   CHECK(clock.now().time_since_epoch() == 1s);
 }
+
+}  // namespace test_fake_clock

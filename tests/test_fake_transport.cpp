@@ -9,6 +9,10 @@
 #include <utility>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_fake_transport {
+
 using namespace std::chrono_literals;
 namespace http = boost::beast::http;
 namespace t = retryhttp::testing;
@@ -291,3 +295,5 @@ TEST_CASE("Beast's fail-every-step loop: fail the first n attempts, for every n"
     CHECK(attempt == failures + 1);
   }
 }
+
+}  // namespace test_fake_transport

@@ -5,6 +5,10 @@
 #include <boost/system/errc.hpp>
 #include <catch2/catch.hpp>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_format {
+
 using namespace std::chrono_literals;
 namespace http = boost::beast::http;
 using namespace retryhttp;
@@ -38,3 +42,5 @@ TEST_CASE("fmt formatters write the outcome types as people read them", "[format
       "GET /v1/vms");
   CHECK(fmt::format("{}", failed) == "request failed after 3 retries: 502 Bad Gateway");
 }
+
+}  // namespace test_format

@@ -20,6 +20,10 @@
 #include <string>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_hedging_transport {
+
 // hedging_transport on the asynchronous fakes: the attempts, the hedge's delay and the cancellations are
 // events in virtual time, so every instant is asserted exactly. A cancelled attempt's scripted event is
 // removed from the timeline: that the clock stops at the winner's answer (and not at the loser's scripted
@@ -592,3 +596,5 @@ TEST_CASE("hedging: the synchronous client hedges too, on the inner transport's 
     CHECK(attempts[1].ended == time_point{300ms});
   }
 }
+
+}  // namespace test_hedging_transport

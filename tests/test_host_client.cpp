@@ -7,6 +7,10 @@
 
 #include <catch2/catch.hpp>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_host_client {
+
 namespace t = retryhttp::testing;
 namespace http = boost::beast::http;
 using fake_client = retryhttp::basic_client<t::fake_transport, retryhttp::exponential_backoff, t::fake_clock,
@@ -207,3 +211,5 @@ TEST_CASE("JSON printed for a terminal is the same JSON, with no character a ter
   CHECK(terminal_safe_json(boost::json::parse(R"({"image":"caf\u00e9 \u2713"})"))
         == "{\"image\":\"caf\xc3\xa9 \xe2\x9c\x93\"}");
 }
+
+}  // namespace test_host_client

@@ -6,6 +6,10 @@
 
 #include <string>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_idempotency {
+
 namespace http = boost::beast::http;
 using retryhttp::method_idempotency;
 using retryhttp::route_idempotency;
@@ -119,3 +123,5 @@ TEST_CASE("the pattern \"/\" matches only the root", "[idempotency]") {
   CHECK(policy.is_idempotent(request(http::verb::post, "/?q=1")));
   CHECK_FALSE(policy.is_idempotent(request(http::verb::post, "/x")));
 }
+
+}  // namespace test_idempotency

@@ -13,6 +13,10 @@
 #include <set>
 #include <string>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_idempotency_key {
+
 namespace t = retryhttp::testing;
 namespace http = boost::beast::http;
 using retryhttp::idempotency_keys;
@@ -192,3 +196,5 @@ TEST_CASE("a policy with a key_for that does not fit is detected: the condition 
   STATIC_REQUIRE_FALSE(d::names_key_for<retryhttp::method_idempotency>());
   STATIC_REQUIRE(d::key_for_is_usable<retryhttp::idempotency_keys<retryhttp::method_idempotency>>);
 }
+
+}  // namespace test_idempotency_key

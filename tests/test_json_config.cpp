@@ -6,6 +6,10 @@
 #include <stdexcept>
 #include <string>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_json_config {
+
 using namespace std::chrono_literals;
 using retryhttp::config_error;
 using retryhttp::load_retry_config;
@@ -238,3 +242,5 @@ TEST_CASE("bad rate_limit values name their key", "[json_config][rate_limiter]")
   CHECK(error.key_path() == key);
   CHECK_THAT(error.what(), Catch::Contains(message));
 }
+
+}  // namespace test_json_config

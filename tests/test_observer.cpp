@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_observer {
+
 using namespace std::chrono_literals;
 namespace t = retryhttp::testing;
 namespace http = boost::beast::http;
@@ -214,3 +218,5 @@ TEST_CASE("a hook with a wrong signature is detected: the condition basic_client
   STATIC_REQUIRE_FALSE(d::names_on_attempt<unrelated_members_only>());
   STATIC_REQUIRE_FALSE(d::names_on_attempt<retryhttp::no_observer>());
 }
+
+}  // namespace test_observer

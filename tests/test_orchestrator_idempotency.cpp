@@ -5,6 +5,10 @@
 
 #include <string>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_orchestrator_idempotency {
+
 namespace http = boost::beast::http;
 
 TEST_CASE("the ticket's idempotency rules for the orchestrator API", "[vmm][idempotency]") {
@@ -27,3 +31,5 @@ TEST_CASE("the ticket's idempotency rules for the orchestrator API", "[vmm][idem
   const http::request<http::empty_body> request{method, target, 11};
   CHECK(vmm::orchestrator_idempotency{}.is_idempotent(request) == safe);
 }
+
+}  // namespace test_orchestrator_idempotency

@@ -20,6 +20,10 @@
 #include <variant>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_otel_observer {
+
 // otel_observer on the fakes: the attributes of each attempt and the retry metrics of each call, exactly, in
 // virtual time. The docs/opentelemetry.md blocks are regions of this file.
 
@@ -353,3 +357,5 @@ TEST_CASE("the docs' sink, on a client", "[otel]") {
   CHECK(sink.seconds_by_status["503"] == Approx(0.1));
   CHECK(sink.retries == 1);
 }
+
+}  // namespace test_otel_observer

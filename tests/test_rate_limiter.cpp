@@ -18,6 +18,10 @@
 #include <thread>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_rate_limiter {
+
 // The adaptive rate limiter on virtual time: its rates after a throttle and during the recovery, computed
 // here from CUBIC's formula, and the waits the clients recorded on the fake clock, to the nanosecond.
 
@@ -427,3 +431,5 @@ TEST_CASE("the limiter stays consistent under threads (the tsan suite runs this 
   CHECK(released.load() > 0);
   CHECK(released.load() <= granted.load());
 }
+
+}  // namespace test_rate_limiter

@@ -6,6 +6,10 @@
 #include <optional>
 #include <string>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_retry_after {
+
 using namespace std::chrono_literals;
 using retryhttp::detail::parse_http_date;
 using retryhttp::detail::parse_retry_after;
@@ -89,3 +93,5 @@ TEST_CASE("a malformed Retry-After is no hint, never a crash", "[retry_after]") 
   CAPTURE(value);
   CHECK_FALSE(parse_retry_after(value, example).has_value());
 }
+
+}  // namespace test_retry_after

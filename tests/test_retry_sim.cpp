@@ -8,6 +8,10 @@
 #include <map>
 #include <string>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_retry_sim {
+
 using retry_sim::occ;
 using retry_sim::overload;
 
@@ -219,3 +223,5 @@ TEST_CASE("the simulation is deterministic for a seed and changes with it", "[re
   CHECK(occ("full_jitter", 30, 3, 7).time_ms != occ("full_jitter", 30, 3, 8).time_ms);
   CHECK_THROWS_AS(retry_sim::strategy("sideways", 1), std::invalid_argument);
 }
+
+}  // namespace test_retry_sim

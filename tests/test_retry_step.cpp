@@ -5,6 +5,10 @@
 #include <chrono>
 #include <optional>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_retry_step {
+
 // The one step every driver calls after an attempt: the rules in their order, and what the step asks of the
 // caller (the backoff delay, only when a retry is possible).
 
@@ -129,3 +133,5 @@ TEST_CASE("a call ends before its first attempt on a stop, then on a deadline wi
   CHECK(retryhttp::before_first_attempt(true, nanoseconds(0)) == error::canceled);
   CHECK(retryhttp::before_first_attempt(true, std::nullopt) == error::canceled);
 }
+
+}  // namespace test_retry_step

@@ -4,6 +4,10 @@
 #include <boost/system/errc.hpp>
 #include <catch2/catch.hpp>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_send_result {
+
 namespace http = boost::beast::http;
 using retryhttp::attempt_outcome;
 using retryhttp::error;
@@ -98,3 +102,5 @@ TEST_CASE("an unknown status is shown by its number", "[send_result]") {
   failed.response().result(452);
   CHECK(failed.message() == "request failed after 1 retry: 452");
 }
+
+}  // namespace test_send_result

@@ -8,6 +8,10 @@
 #include <optional>
 #include <string>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_strict_number {
+
 using namespace std::chrono_literals;
 using retryhttp_tools::parse_duration;
 using retryhttp_tools::parse_unsigned;
@@ -56,3 +60,5 @@ TEST_CASE("a duration refuses a missing or unknown unit, signs, spaces, fraction
   CAPTURE(text);
   CHECK_FALSE(parse_duration(text).has_value());
 }
+
+}  // namespace test_strict_number

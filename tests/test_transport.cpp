@@ -7,6 +7,10 @@
 #include <string>
 #include <utility>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_transport {
+
 namespace http = boost::beast::http;
 using retryhttp::attempt_outcome;
 using retryhttp::failure_kind;
@@ -106,3 +110,5 @@ TEST_CASE("moving the response out of an outcome leaves no copy behind", "[trans
     CHECK(outcome.response().body().text.empty());  // NOLINT(bugprone-use-after-move)
   }
 }
+
+}  // namespace test_transport

@@ -15,6 +15,10 @@
 #include <utility>
 #include <vector>
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_wire_request {
+
 namespace http = boost::beast::http;
 using retryhttp::detail::http_request;
 
@@ -284,3 +288,5 @@ TEST_CASE("a request line for a version other than HTTP/1.0 or 1.1 is refused un
     CHECK(retryhttp::detail::refused_request(request).detail.find("version") != std::string::npos);
   }
 }
+
+}  // namespace test_wire_request

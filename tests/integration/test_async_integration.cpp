@@ -25,6 +25,10 @@
 
 #include "simulator.hpp"
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_async_integration {
+
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
@@ -187,3 +191,5 @@ TEST_CASE("the same 1,000 calls on an io_context run by two threads, the transpo
   asio::io_context io(2);
   run_thousand_calls(2, asio::make_strand(io), io);
 }
+
+}  // namespace test_async_integration

@@ -24,6 +24,10 @@
 
 #include "simulator.hpp"
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_hedging_integration {
+
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
@@ -159,3 +163,5 @@ TEST_CASE("hedged GETs with the synchronous send, on a private io_context: the s
   CHECK(since(start) < hedge_delay);
   CHECK(sim.count("GET /v1/vms") == 2 * hedged_calls + 1);
 }
+
+}  // namespace test_hedging_integration

@@ -31,6 +31,10 @@
 #include "hostile_server.hpp"
 #include "process.hpp"
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_hostile {
+
 using namespace std::chrono_literals;
 using it::hostile_behaviour;
 
@@ -501,3 +505,5 @@ TEST_CASE("a server that echoes the request in its error message never makes vmm
   CHECK(ctl.out().find(token) == std::string::npos);
   CHECK_THAT(ctl.err(), Catch::Contains("token from $VMM_CTL_TOKEN"));
 }
+
+}  // namespace test_hostile

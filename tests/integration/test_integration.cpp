@@ -28,6 +28,10 @@
 #include "simulator.hpp"
 #include "terminal.hpp"
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_integration {
+
 using namespace std::chrono_literals;
 namespace http = boost::beast::http;
 
@@ -867,3 +871,5 @@ TEST_CASE("retry-demo: --seed is a strict number", "[integration][demo]") {
   CHECK(directory.err.find("it is a directory") != std::string::npos);
   CHECK(run({"--help"}).code == 0);
 }
+
+}  // namespace test_integration

@@ -47,6 +47,10 @@
 #include "simulator.hpp"
 #include "tls_fixture.hpp"
 
+// This file's code in a namespace of its own, so that a test program may compile it in one unit with others
+// (a unity build, tests/meson.build).
+namespace test_tls_integration {
+
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -714,3 +718,5 @@ TEST_CASE("a token that cannot be sent is a config error (exit 2) that does not 
   CHECK_FALSE(shows_token(run.err));
   CHECK(sim.requests().empty());
 }
+
+}  // namespace test_tls_integration
