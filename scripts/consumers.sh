@@ -67,38 +67,49 @@ run_consumer() {  # run_consumer NAME PROGRAM
   [[ $code == 0 && $printed == *"retryhttp "*": 200 after 2 attempts: "* ]]
 }
 
-# -- meson subproject: the repository's files as a vendored copy.
-mkdir -p "$work/meson/subprojects/retryhttp"
-cp tests/consumers/meson/meson.build tests/consumers/main.cpp "$work/meson/"
-# What a subproject uses (its tools, tests and benchmarks are not built as one); no git needed.
-cp -r meson.build meson_options.txt LICENSE cmake include "$work/meson/subprojects/retryhttp/"
-(cd "$work/meson" && meson setup build >"$work/meson.log" 2>&1 && meson compile -C build >>"$work/meson.log" 2>&1) \
-  && run_consumer meson "$work/meson/build/consumer"
+# -- The three consumers are built side by side (each is one compiler on one core), then each is run.
+build_meson() {  # a project that vendors the repository's files as a subproject; no git needed
+  mkdir -p "$work/meson/subprojects/retryhttp"
+  cp tests/consumers/meson/meson.build tests/consumers/main.cpp "$work/meson/"
+  # What a subproject uses (its tools, tests and benchmarks are not built as one).
+  cp -r meson.build meson_options.txt LICENSE cmake include "$work/meson/subprojects/retryhttp/"
+  (cd "$work/meson" && meson setup build && meson compile -C build)
+}
+# pkg-config: the .pc file is relocatable (its prefix comes from its own place). This consumer is built in the
+# separately compiled mode (RETRYHTTP_SEPARATE_COMPILATION, one file including <retryhttp/src.hpp>); the other
+# two header-only.
+export PKG_CONFIG_PATH=$root/$libdir/pkgconfig
+build_pkg_config() {
+  echo '#include <retryhttp/src.hpp>' >"$work/retryhttp-src.cpp"
+  # shellcheck disable=SC2046
+  c++ -std=c++20 -O1 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Werror \
+    -DRETRYHTTP_SEPARATE_COMPILATION $(pkg-config --cflags retryhttp) tests/consumers/main.cpp \
+    "$work/retryhttp-src.cpp" -o "$work/pkg-config-consumer" $(pkg-config --libs retryhttp)
+}
+build_cmake() {  # find_package with the staged prefix
+  mkdir -p "$work/cmake"
+  cp tests/consumers/cmake/CMakeLists.txt tests/consumers/main.cpp "$work/cmake/"
+  cmake -G Ninja -S "$work/cmake" -B "$work/cmake/build" -DCMAKE_PREFIX_PATH="$root" -DCMAKE_BUILD_TYPE=Release \
+    && cmake --build "$work/cmake/build"
+}
+build_meson >"$work/meson.log" 2>&1 &
+meson_build=$!
+build_pkg_config >"$work/pkg-config.log" 2>&1 &
+pkg_build=$!
+build_cmake >"$work/cmake.log" 2>&1 &
+cmake_build=$!
+
+wait "$meson_build" && run_consumer meson "$work/meson/build/consumer"
 meson_status=$?
 ((meson_status == 0)) || tail -20 "$work/meson.log"
 record consumer-meson $meson_status
 
-# -- pkg-config: the .pc file is relocatable (its prefix comes from its own place). This consumer is built in
-# the separately compiled mode (RETRYHTTP_SEPARATE_COMPILATION, one file including <retryhttp/src.hpp>); the
-# other two header-only.
-export PKG_CONFIG_PATH=$root/$libdir/pkgconfig
-echo '#include <retryhttp/src.hpp>' >"$work/retryhttp-src.cpp"
-# shellcheck disable=SC2046
-c++ -std=c++20 -O1 -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow -Werror \
-  -DRETRYHTTP_SEPARATE_COMPILATION $(pkg-config --cflags retryhttp) tests/consumers/main.cpp \
-  "$work/retryhttp-src.cpp" -o "$work/pkg-config-consumer" \
-  $(pkg-config --libs retryhttp) >"$work/pkg-config.log" 2>&1 \
-  && run_consumer pkg-config "$work/pkg-config-consumer"
+wait "$pkg_build" && run_consumer pkg-config "$work/pkg-config-consumer"
 pkg_status=$?
 ((pkg_status == 0)) || tail -20 "$work/pkg-config.log"
 record consumer-pkg-config $pkg_status
 
-# -- CMake: find_package with the staged prefix.
-mkdir -p "$work/cmake"
-cp tests/consumers/cmake/CMakeLists.txt tests/consumers/main.cpp "$work/cmake/"
-(cmake -G Ninja -S "$work/cmake" -B "$work/cmake/build" -DCMAKE_PREFIX_PATH="$root" -DCMAKE_BUILD_TYPE=Release \
-  >"$work/cmake.log" 2>&1 && cmake --build "$work/cmake/build" >>"$work/cmake.log" 2>&1) \
-  && run_consumer cmake "$work/cmake/build/consumer"
+wait "$cmake_build" && run_consumer cmake "$work/cmake/build/consumer"
 cmake_status=$?
 ((cmake_status == 0)) || tail -20 "$work/cmake.log"
 record consumer-cmake $cmake_status

@@ -43,7 +43,7 @@ done
 
 build="build-fuzz"
 if $build_step; then
-  bash scripts/install-deps.sh --fuzz
+  bash scripts/install-deps.sh --clang
   if [[ ! -f $build/build.ninja ]]; then
     # Only the fuzz targets: the tests, tools and benchmarks are the other builds' business.
     CXX=clang++-14 meson setup "$build" -Dfuzz=enabled -Dtests=disabled -Dtools=disabled -Dbenchmarks=disabled \

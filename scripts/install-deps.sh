@@ -3,7 +3,8 @@
 # Safe to run again: it installs nothing when everything is there. Needs root (or sudo) for apt-get.
 # man-db, groff-base and zsh are for the tests of vmm-ctl's manual page (man -l) and zsh completion.
 # clang-format (14) is for the format test (scripts/check-format.sh).
-# --fuzz adds clang 14 and its runtime libraries (libFuzzer, ASan, UBSan) for scripts/fuzz.sh.
+# --clang adds clang 14 and its runtime libraries (ASan, UBSan, libFuzzer) for scripts/sanitize.sh and
+# scripts/fuzz.sh.
 set -euo pipefail
 
 packages=(
@@ -13,7 +14,7 @@ packages=(
   libssl-dev openssl cmake clang-format
   man-db groff-base zsh
 )
-if [[ ${1:-} == --fuzz ]]; then
+if [[ ${1:-} == --clang ]]; then
   packages+=(clang-14 libclang-rt-14-dev)
 fi
 missing=()

@@ -77,7 +77,7 @@ part() {
 }
 
 # Every package of every part, in one apt-get run.
-bash scripts/install-deps.sh --fuzz || echo "== test.sh: installing the packages failed; the builds will say what is missing"
+bash scripts/install-deps.sh --clang || echo "== test.sh: installing the packages failed; the builds will say what is missing"
 
 # -- The main part's build, on every core.
 step main-build tail bash scripts/build.sh
