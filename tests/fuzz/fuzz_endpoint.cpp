@@ -6,8 +6,8 @@
 //     nothing percent-decoded reaches the resolver or the request's header;
 //   - or, for unix://, an absolute socket path that fits in sockaddr_un, without control bytes.
 
-// Boost.URL compiled into this program (header-only mode), so its parser is instrumented.
-#include <boost/url/src.hpp>
+// Boost.URL's parser is instrumented too: meson.build links its sources, compiled for the fuzz build
+// (boost_url_src.cpp).
 
 #if __has_include(<retryhttp/http_endpoint.hpp>)
 #include <retryhttp/http_endpoint.hpp>
