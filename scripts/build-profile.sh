@@ -65,7 +65,9 @@ with tempfile.TemporaryDirectory() as temp, concurrent.futures.ThreadPoolExecuto
         def share(name):
             value = phases.get(name, 0.0)
             return f"{value:.1f} ({value / total:.0%})" if total else "?"
+        # The file, and the target it was compiled for (tests/main.cpp is compiled for two).
         name = os.path.relpath(os.path.join(entry["directory"], entry["file"]))
+        name += f" ({os.path.basename(os.path.dirname(entry['output'])).removesuffix('.p')})"
         print(f"| {name} | {seconds:.1f} | {total:.1f} | {share('parsing')} | {share('lang. deferred')} | "
               f"{share('opt and generate')} |", flush=True)
 PY
